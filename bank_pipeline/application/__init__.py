@@ -1,0 +1,5 @@
+"""Command handling: load aggregate state from the store, let the domain decide, append the result."""
+
+from bank_pipeline.application.handler import CommandHandler, CommandResult, RetriesExhausted
+
+__all__ = ["CommandHandler", "CommandResult", "RetriesExhausted"]

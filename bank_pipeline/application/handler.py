@@ -1,0 +1,164 @@
+"""The one command path used by the CLI, ingestion, the API and the fraud detector."""
+
+import dataclasses
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bank_pipeline.domain.aggregates import (
+    SNAPSHOT_VERSION,
+    evolve,
+    fold,
+    state_from_snapshot,
+    state_to_snapshot,
+)
+from bank_pipeline.domain.decide import decide
+from bank_pipeline.domain.events import DomainEvent, event_from_stored
+from bank_pipeline.store import AppendResult, Checkpoint, ConcurrencyError, EventStore, IdempotencyConflict
+from bank_pipeline.store.records import NewEvent
+
+
+class RetriesExhausted(RuntimeError):
+    """Every attempt lost a race for the same streams; the command was not applied."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: uuid.UUID
+    global_positions: tuple[int, ...]
+    checkpoint: Checkpoint  # reads can wait until a projection has passed this
+    stream_versions: dict[str, int]
+    events: tuple[tuple[str, DomainEvent], ...]  # empty when replayed from an idempotency key
+    replayed: bool
+
+
+def request_hash(command: Any) -> bytes:
+    """A stable fingerprint of a command: the same request always hashes the same."""
+    body = {"command": type(command).__name__, "fields": dataclasses.asdict(command)}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+class CommandHandler:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_attempts: int = 10,
+    ):
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+
+    def execute(
+        self,
+        command: Any,
+        *,
+        idempotency_key: str | None = None,
+        actor: str = "system",
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> CommandResult:
+        """Decide and append `command`. Raises a DomainError when the domain refuses it (nothing written),
+        IdempotencyConflict when the key was used for another request."""
+        fingerprint = request_hash(command)
+        if idempotency_key is not None:
+            earlier = self.store.idempotent_result(idempotency_key)
+            if earlier is not None:
+                return self._replayed(idempotency_key, fingerprint, earlier)
+        command_id = (
+            uuid.uuid5(uuid.NAMESPACE_URL, f"bank-pipeline:{idempotency_key}") if idempotency_key else uuid.uuid4()
+        )
+        metadata = {
+            "command_id": str(command_id),
+            "command_type": type(command).__name__,
+            "correlation_id": correlation_id or str(command_id),
+            "causation_id": causation_id or str(command_id),
+            "actor": actor,
+        }
+        for _ in range(self.max_attempts):
+            try:
+                return self._attempt(command, command_id, metadata, idempotency_key, fingerprint)
+            except ConcurrencyError:
+                continue
+        raise RetriesExhausted(
+            f"{type(command).__name__} lost {self.max_attempts} races for its streams; retry later"
+        )
+
+    def _attempt(self, command, command_id, metadata, idempotency_key, fingerprint) -> CommandResult:
+        stream_ids = list(dict.fromkeys(command.stream_ids()))
+        states, versions = self.load(stream_ids)
+        now = self.clock()
+        decisions = decide(command, states, now)
+        for stream_id, event in decisions:
+            states[stream_id] = evolve(states.get(stream_id), event)
+        touched = {stream_id for stream_id, _ in decisions}
+        result = self.store.append(
+            [
+                NewEvent(
+                    stream_id=stream_id,
+                    event_type=event.event_type,
+                    schema_version=event.schema_version,
+                    payload=event.to_payload(),
+                    metadata=metadata,
+                    occurred_at=now,
+                )
+                for stream_id, event in decisions
+            ],
+            versions,
+            snapshots={s: state_to_snapshot(states[s]) for s in touched},
+            snapshot_version=SNAPSHOT_VERSION,
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint,
+        )
+        if result.replayed:  # a concurrent request with the same key won the race
+            return self._replayed(idempotency_key, fingerprint, (fingerprint, result))
+        return CommandResult(
+            command_id, result.global_positions, result.checkpoint, result.stream_versions,
+            tuple(decisions), replayed=False,
+        )
+
+    def _replayed(
+        self, key: str, fingerprint: bytes, earlier: tuple[bytes, AppendResult]
+    ) -> CommandResult:
+        stored_hash, result = earlier
+        if stored_hash != fingerprint:
+            raise IdempotencyConflict(key)
+        command_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bank-pipeline:{key}")
+        return CommandResult(
+            command_id, result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
+        )
+
+    def load(self, stream_ids: Sequence[str]) -> tuple[dict[str, Any], dict[str, int]]:
+        """Current state and version of each stream: from the cached snapshot when it is current,
+        else by folding the stream's events (upcast to their current schema)."""
+        heads = self.store.stream_heads(stream_ids)
+        states: dict[str, Any] = {}
+        versions: dict[str, int] = {}
+        for stream_id in stream_ids:
+            head = heads.get(stream_id)
+            versions[stream_id] = head.version if head else 0
+            if head is None:
+                states[stream_id] = None
+            elif head.snapshot is not None and head.snapshot_version == SNAPSHOT_VERSION:
+                states[stream_id] = state_from_snapshot(head.snapshot)
+            else:
+                states[stream_id] = self.fold_stream(stream_id)
+        return states, versions
+
+    def fold_stream(self, stream_id: str) -> Any:
+        """The state of a stream from its events alone, ignoring any snapshot."""
+        return fold(
+            event_from_stored(e.event_type, e.schema_version, e.payload) for e in self.store.read_stream(stream_id)
+        )

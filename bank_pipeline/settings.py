@@ -1,0 +1,26 @@
+"""Configuration from the environment (BANK_PIPELINE_*)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BANK_PIPELINE_", extra="ignore")
+
+    #: Any PostgreSQL >= 15. Unset: an embedded PostgreSQL under `home` is started on demand.
+    database_url: str | None = None
+    #: Where the embedded PostgreSQL, landing zone and other local state live.
+    home: Path = Path(".bank_pipeline")
+    #: Monthly event partitions kept ready ahead of the current month.
+    partitions_ahead_months: int = 3
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.home.resolve() / "pgdata"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,25 @@
+"""The event store: the only code that writes events. Its SQL lives in sql/."""
+
+from bank_pipeline.store.errors import (
+    AppendNotFirstWrite,
+    ConcurrencyError,
+    EventStoreError,
+    HistoryIsImmutable,
+    IdempotencyConflict,
+)
+from bank_pipeline.store.event_store import EventStore
+from bank_pipeline.store.records import AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamHead
+
+__all__ = [
+    "AppendNotFirstWrite",
+    "AppendResult",
+    "Checkpoint",
+    "ConcurrencyError",
+    "EventStore",
+    "EventStoreError",
+    "HistoryIsImmutable",
+    "IdempotencyConflict",
+    "NewEvent",
+    "RecordedEvent",
+    "StreamHead",
+]

@@ -1,0 +1,194 @@
+"""Appending and reading events. All writes go through sql/005_event_store_append.sql."""
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Iterator
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from bank_pipeline.store.errors import translate
+from bank_pipeline.store.records import START, AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamHead
+
+EVENT_COLUMNS = (
+    "global_position, transaction_id, stream_id, stream_version, event_type, schema_version, event_id, "
+    "payload, metadata, occurred_at, recorded_at, previous_hash, hash"
+)
+NOTIFY_CHANNEL = "event_store_appended"
+PARTITION_MARGIN = timedelta(days=45)
+
+
+def _recorded(row: Sequence[Any]) -> RecordedEvent:
+    return RecordedEvent(*row[:11], bytes(row[11]), bytes(row[12]))
+
+
+class EventStore:
+    """The write side's only door. Thread-safe: each call borrows a connection from the pool."""
+
+    def __init__(self, pool: ConnectionPool, *, partitions_ahead_months: int = 3):
+        self.pool = pool
+        self._partitions_ahead_months = partitions_ahead_months
+        self._partitions_ready_until: datetime | None = None
+        self._partition_lock = threading.Lock()
+
+    @contextmanager
+    def _connection(self, conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.pool.connection() as pooled:
+                yield pooled
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        expected_versions: Mapping[str, int | None] | None = None,
+        *,
+        snapshots: Mapping[str, dict[str, Any]] | None = None,
+        snapshot_version: int | None = None,
+        idempotency_key: str | None = None,
+        request_hash: bytes | None = None,
+        conn: psycopg.Connection | None = None,
+    ) -> AppendResult:
+        """Append `events` atomically, across any number of streams.
+
+        `expected_versions` maps every stream the caller's decision depended on to the version it saw
+        (0 = must not exist yet, None = any). Streams that receive events but are not listed accept any
+        version. On a mismatch nothing is written and ConcurrencyError is raised.
+        Pass `conn` to append inside the caller's transaction; the append must be its first write.
+        """
+        if not events:
+            raise ValueError("append needs at least one event")
+        self._ensure_partitions_ready()
+        checked = dict(expected_versions or {})
+        for event in events:
+            checked.setdefault(event.stream_id, None)
+        snapshots = snapshots or {}
+        now = datetime.now(UTC)
+        params = (
+            list(checked),
+            list(checked.values()),
+            [Jsonb(snapshots[s]) if s in snapshots else None for s in checked],
+            snapshot_version,
+            [e.stream_id for e in events],
+            [e.event_type for e in events],
+            [e.schema_version for e in events],
+            [e.event_id for e in events],
+            [Jsonb(e.payload) for e in events],
+            [Jsonb(e.metadata) for e in events],
+            [e.occurred_at or now for e in events],
+            idempotency_key,
+            request_hash,
+        )
+        with self._connection(conn) as connection:
+            try:
+                rows = connection.execute(
+                    "SELECT global_position, stream_id, stream_version, transaction_id, replayed "
+                    "FROM event_store.append_events(%s::text[], %s::bigint[], %s::jsonb[], %s, %s::text[], "
+                    "%s::text[], %s::int[], %s::uuid[], %s::jsonb[], %s::jsonb[], %s::timestamptz[], %s, %s)",
+                    params,
+                ).fetchall()
+            except psycopg.Error as error:
+                raise translate(error, idempotency_key) from error
+        versions: dict[str, int] = {}
+        for _, stream_id, version, _, _ in rows:
+            versions[stream_id] = max(version, versions.get(stream_id, 0))
+        return AppendResult(
+            global_positions=tuple(row[0] for row in rows),
+            stream_versions=versions,
+            transaction_id=rows[0][3],
+            replayed=rows[0][4],
+        )
+
+    def _ensure_partitions_ready(self) -> None:
+        ready_until = self._partitions_ready_until
+        if ready_until is not None and datetime.now(UTC) + PARTITION_MARGIN < ready_until:
+            return
+        with self._partition_lock:
+            self._partitions_ready_until = self.ensure_partitions()
+
+    def ensure_partitions(self) -> datetime:
+        """Create the monthly partitions up to `partitions_ahead_months` ahead; returns their end."""
+        with self.pool.connection() as conn:
+            (until,) = conn.execute(
+                "SELECT event_store.ensure_partitions(%s)", (self._partitions_ahead_months,)
+            ).fetchone()
+        return until
+
+    def seal_digest(self, max_events: int = 100_000) -> dict[str, Any] | None:
+        """Seal the next digest over final events not yet covered; None when there is nothing new."""
+        with self.pool.connection() as conn:
+            cursor = conn.execute("SELECT * FROM event_store.seal_digest(%s)", (max_events,))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            return dict(zip([c.name for c in cursor.description], row, strict=True))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read_stream(
+        self, stream_id: str, *, after_version: int = 0, conn: psycopg.Connection | None = None
+    ) -> list[RecordedEvent]:
+        with self._connection(conn) as connection:
+            rows = connection.cursor(row_factory=tuple_row).execute(
+                f"SELECT {EVENT_COLUMNS} FROM event_store.events "
+                "WHERE stream_id = %s AND stream_version > %s ORDER BY stream_version",
+                (stream_id, after_version),
+            ).fetchall()
+        return [_recorded(row) for row in rows]
+
+    def read_all(
+        self, after: Checkpoint = START, limit: int = 1000, *, conn: psycopg.Connection | None = None
+    ) -> list[RecordedEvent]:
+        """The next `limit` final events after `after`, in delivery order. Never skips a late commit."""
+        with self._connection(conn) as connection:
+            rows = connection.cursor(row_factory=tuple_row).execute(
+                f"SELECT {EVENT_COLUMNS} FROM event_store.events "
+                "WHERE (transaction_id, global_position) > (%s, %s) "
+                "AND transaction_id < event_store.read_horizon() "
+                "ORDER BY transaction_id, global_position LIMIT %s",
+                (after.transaction_id, after.global_position, limit),
+            ).fetchall()
+        return [_recorded(row) for row in rows]
+
+    def iter_all(self, after: Checkpoint = START, batch_size: int = 5000) -> Iterator[RecordedEvent]:
+        """Every final event after `after`, in delivery order, fetched in batches."""
+        while True:
+            batch = self.read_all(after, batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].checkpoint
+
+    def stream_heads(
+        self, stream_ids: Iterable[str], *, conn: psycopg.Connection | None = None
+    ) -> dict[str, StreamHead]:
+        with self._connection(conn) as connection:
+            rows = connection.execute(
+                "SELECT stream_id, version, snapshot, snapshot_version FROM event_store.streams "
+                "WHERE stream_id = ANY(%s)",
+                (list(stream_ids),),
+            ).fetchall()
+        return {row[0]: StreamHead(*row) for row in rows}
+
+    def idempotent_result(self, idempotency_key: str) -> tuple[bytes, AppendResult] | None:
+        """The request hash and result stored under `idempotency_key`, if it was used."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT request_hash, global_positions, stream_ids, stream_versions, transaction_id "
+                "FROM event_store.idempotency_keys WHERE idempotency_key = %s",
+                (idempotency_key,),
+            ).fetchone()
+        if row is None:
+            return None
+        request_hash, positions, streams, versions, transaction_id = row
+        reached: dict[str, int] = {}
+        for stream_id, version in zip(streams, versions, strict=True):
+            reached[stream_id] = max(version, reached.get(stream_id, 0))
+        return bytes(request_hash), AppendResult(tuple(positions), reached, transaction_id, replayed=True)
