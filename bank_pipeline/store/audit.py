@@ -102,7 +102,8 @@ def verify(conn: psycopg.Connection) -> AuditReport:
         _check_chains(conn, params, report)
         _check_heads(conn, params, report)
         _check_digests(conn, report)
-    report.findings.sort(key=lambda finding: finding.order_key)
+    # Findings that name an event come first, in delivery order; digest findings corroborate them.
+    report.findings.sort(key=lambda finding: (finding.global_position is None, finding.order_key))
     return report
 
 
