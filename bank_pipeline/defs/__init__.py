@@ -1,0 +1,1 @@
+"""Dagster definitions: a thin layer over the modules that do the work, one folder per domain."""

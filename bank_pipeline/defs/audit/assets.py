@@ -1,0 +1,35 @@
+import dagster as dg
+
+from bank_pipeline.defs.resources import BankDatabase
+
+
+@dg.asset(
+    group_name="audit",
+    owners=["team:compliance"],
+    kinds={"postgres"},
+    description=(
+        "Digests sealed over the event store: each covers the next range of final events in delivery order "
+        "and chains to the previous digest, so any later change to sealed history is detectable."
+    ),
+)
+def event_store_digests(context: dg.AssetExecutionContext, bank_db: BankDatabase) -> dg.MaterializeResult:
+    sealed = []
+    with bank_db.runtime() as runtime:
+        while (digest := runtime.store.seal_digest()) is not None:
+            sealed.append(digest)
+            context.log.info(f"sealed digest {digest['digest_number']} over {digest['event_count']} events")
+        with runtime.pool.connection() as conn:
+            total_digests, total_events = conn.execute(
+                "SELECT count(*), coalesce(sum(event_count), 0) FROM event_store.digests"
+            ).fetchone()
+    metadata: dict = {
+        "digests_sealed_now": len(sealed),
+        "events_sealed_now": sum(d["event_count"] for d in sealed),
+        "digests_total": total_digests,
+        "events_covered_total": int(total_events),
+    }
+    if sealed:
+        metadata["latest_digest"] = sealed[-1]["digest"].hex()
+        metadata["latest_digest_number"] = sealed[-1]["digest_number"]
+        metadata["latest_position"] = sealed[-1]["last_position"]
+    return dg.MaterializeResult(metadata=metadata)

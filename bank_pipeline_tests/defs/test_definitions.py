@@ -1,0 +1,59 @@
+import dagster as dg
+
+from bank_pipeline.definitions import defs
+from bank_pipeline.defs.audit.assets import event_store_digests
+from bank_pipeline.defs.audit.checks import event_store_history_is_intact
+from bank_pipeline.defs.event_store.assets import event_store_partitions
+from bank_pipeline.defs.resources import BankDatabase
+from bank_pipeline.store import NewEvent
+
+
+def test_definitions_load_and_every_job_resolves():
+    repository = defs.get_repository_def()
+    job_names = {job.name for job in repository.get_all_jobs()}
+    assert {"event_store_maintenance", "seal_audit_digests"} <= job_names
+    for name in job_names:
+        assert defs.resolve_job_def(name) is not None
+
+
+def test_every_asset_has_a_description_group_and_owner():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        spec = graph.get(key)
+        assert spec.description, key
+        assert spec.group_name and spec.group_name != "default", key
+        assert spec.owners, key
+
+
+def test_digests_asset_seals_and_its_check_verifies_history(fresh_store, fresh_database_url):
+    fresh_store.append([NewEvent("acct-1", "Opened", {"n": 1}), NewEvent("acct-2", "Opened", {"n": 2})])
+    result = dg.materialize(
+        [event_store_partitions, event_store_digests, event_store_history_is_intact],
+        resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    materialization = result.asset_materializations_for_node("event_store_digests")[0]
+    assert materialization.metadata["events_sealed_now"].value == 2
+    assert materialization.metadata["digests_total"].value == 1
+    partitions = result.asset_materializations_for_node("event_store_partitions")[0]
+    assert partitions.metadata["partition_count"].value >= 4
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["events_checked"].value == 2
+
+
+def test_the_check_fails_and_blocks_when_history_was_tampered_with(fresh_store, fresh_database_url):
+    fresh_store.append([NewEvent("acct-1", "Opened", {"n": 1})])
+    with fresh_store.pool.connection() as conn, conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("UPDATE event_store.events SET payload = '{\"n\": 9}'")
+    result = dg.materialize(
+        [event_store_digests, event_store_history_is_intact],
+        resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert "[modified]" in check.metadata["first_problem"].value
+    assert not result.success  # a blocking check failure fails the run, so downstream assets do not run
