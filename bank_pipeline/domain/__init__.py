@@ -1,0 +1,1 @@
+"""The pure banking domain: money, events, aggregate states and the command decisions."""

@@ -1,0 +1,109 @@
+"""Why a command was refused, or why stored data cannot be read.
+
+Every error carries a stable snake_case `code` (used by APIs and quarantine rows) and a message
+that names the customer, account, transfer or amount involved.
+"""
+
+
+class DomainError(Exception):
+    code: str = "domain_error"
+
+
+class InvalidCommand(DomainError):
+    code = "invalid_command"
+
+
+class UnsupportedCurrency(DomainError):
+    code = "unsupported_currency"
+
+
+class MalformedAmount(DomainError):
+    code = "malformed_amount"
+
+
+class NonPositiveAmount(DomainError):
+    code = "non_positive_amount"
+
+
+class UnknownCustomer(DomainError):
+    code = "unknown_customer"
+
+
+class CustomerAlreadyExists(DomainError):
+    code = "customer_already_exists"
+
+
+class CustomerClosed(DomainError):
+    code = "customer_closed"
+
+
+class KycNotVerified(DomainError):
+    code = "kyc_not_verified"
+
+
+class UnknownAccount(DomainError):
+    code = "unknown_account"
+
+
+class AccountAlreadyExists(DomainError):
+    code = "account_already_exists"
+
+
+class AccountFrozen(DomainError):
+    code = "account_frozen"
+
+
+class AccountClosed(DomainError):
+    code = "account_closed"
+
+
+class AccountNotFrozen(DomainError):
+    code = "account_not_frozen"
+
+
+class AccountNotEmpty(DomainError):
+    code = "account_not_empty"
+
+
+class CurrencyMismatch(DomainError):
+    code = "currency_mismatch"
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+
+
+class SameAccountTransfer(DomainError):
+    code = "same_account_transfer"
+
+
+class UnknownHold(DomainError):
+    code = "unknown_hold"
+
+
+class DuplicateHold(DomainError):
+    code = "duplicate_hold"
+
+
+class UnknownTransfer(DomainError):
+    code = "unknown_transfer"
+
+
+class TransferAlreadyExists(DomainError):
+    code = "transfer_already_exists"
+
+
+class InvalidTransferState(DomainError):
+    code = "invalid_transfer_state"
+
+
+class HoldNotExpired(DomainError):
+    code = "hold_not_expired"
+
+
+class UnknownEventType(DomainError):
+    code = "unknown_event_type"
+
+
+class UnknownSchemaVersion(DomainError):
+    code = "unknown_schema_version"
