@@ -1,6 +1,7 @@
 """A small scripted bank, run through the real command path, for `bank-pipeline demo`.
 
-Every step carries a stable idempotency key, so running the demo again appends nothing new.
+Every step carries a stable idempotency key, so running the demo again appends nothing new; the steps
+meant to be refused stay refused (they never become valid later in the script).
 (The workload simulator replaces this script once landing-file ingestion exists.)
 """
 
@@ -48,9 +49,10 @@ def script(now: datetime) -> list[tuple[str, object]]:
             "camt-in-1", "alan-eur", 75_00, "EUR", "NL91ABNA0417164300", "J. Doe", "Refund")),
         ("inbound SEPA for unknown account", c.ReceiveInboundTransfer(
             "camt-in-2", "nobody-eur", 20_00, "EUR", "NL91ABNA0417164300", "J. Doe", "Gift")),
-        ("freeze Alan (fraud suspicion)", c.FreezeAccount("alan-eur", "suspicious login")),
-        ("debit frozen account", c.DebitAccount("alan-eur", 5_00, "EUR", "card-alan-2", "Kiosk", "Card")),
-        ("unfreeze Alan", c.UnfreezeAccount("alan-eur", "customer confirmed")),
+        ("freeze Alan's EUR account", c.FreezeAccount("alan-eur", "suspicious login")),
+        ("unfreeze Alan's EUR account", c.UnfreezeAccount("alan-eur", "customer confirmed")),
+        ("freeze Alan's GBP account", c.FreezeAccount("alan-gbp", "card reported stolen")),
+        ("debit the frozen account", c.DebitAccount("alan-gbp", 5_00, "GBP", "card-alan-2", "Kiosk", "Card")),
         ("close savings with money in it", c.CloseAccount("ada-sav", "customer request")),
         ("empty savings", c.TransferInternal("save-ada-back", "ada-sav", "ada-eur", 1_000_00, "EUR")),
         ("close savings", c.CloseAccount("ada-sav", "customer request")),
