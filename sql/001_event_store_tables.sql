@@ -12,6 +12,7 @@ CREATE TABLE event_store.streams (
     category         text NOT NULL,
     version          bigint NOT NULL CHECK (version > 0),
     last_hash        bytea NOT NULL,
+    last_transaction_id bigint NOT NULL,  -- must only grow: see append_events
     snapshot         jsonb,
     snapshot_version integer,
     created_at       timestamptz NOT NULL DEFAULT now(),

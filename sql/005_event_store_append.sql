@@ -33,6 +33,7 @@ DECLARE
     mismatch record;
     event record;
     tx bigint;
+    newest_tx bigint;
     recorded timestamptz := now();
     distinct_streams text[];
     stream_heads_version bigint[];
@@ -88,12 +89,20 @@ BEGIN
     END IF;
 
     SELECT array_agg(d.stream_id ORDER BY d.stream_id), array_agg(coalesce(s.version, 0) ORDER BY d.stream_id),
-           array_agg(coalesce(s.last_hash, genesis) ORDER BY d.stream_id)
-      INTO distinct_streams, stream_heads_version, stream_heads_hash
+           array_agg(coalesce(s.last_hash, genesis) ORDER BY d.stream_id), max(s.last_transaction_id)
+      INTO distinct_streams, stream_heads_version, stream_heads_hash, newest_tx
       FROM (SELECT DISTINCT e AS stream_id FROM unnest(event_streams) AS e) d
       LEFT JOIN event_store.streams s ON s.stream_id = d.stream_id;
 
     tx := pg_current_xact_id()::text::bigint;
+    IF tx <= newest_tx THEN
+        -- Only possible when the database was restored logically (pg_dump) into a cluster whose
+        -- transaction counter is behind the stored events: subscribers would skip new events.
+        RAISE EXCEPTION 'transaction id % is not above the stream''s last writer %', tx, newest_tx
+            USING ERRCODE = 'BP006',
+                  HINT = 'The cluster''s transaction counter is behind the event store (logical restore?). '
+                         'Advance it past the stored transaction ids before writing: see docs/design.md.';
+    END IF;
     FOR event IN
         SELECT e.*, d.head
           FROM unnest(event_streams, event_types, schema_versions, event_ids, payloads, metadatas, occurred_ats)
@@ -123,13 +132,15 @@ BEGIN
                   payloads, metadatas, occurred_ats, out_previous, out_hashes)
            AS e(p, s, v, t, sv, id, pl, md, oc, ph, h);
 
-    INSERT INTO event_store.streams AS st (stream_id, category, version, last_hash, snapshot, snapshot_version)
-    SELECT h.stream_id, split_part(h.stream_id, '-', 1), h.version, h.last_hash, c.snapshot,
+    INSERT INTO event_store.streams AS st (stream_id, category, version, last_hash, last_transaction_id,
+                                           snapshot, snapshot_version)
+    SELECT h.stream_id, split_part(h.stream_id, '-', 1), h.version, h.last_hash, tx, c.snapshot,
            CASE WHEN c.snapshot IS NULL THEN NULL ELSE append_events.snapshot_version END
       FROM unnest(distinct_streams, stream_heads_version, stream_heads_hash) AS h(stream_id, version, last_hash)
       LEFT JOIN unnest(checked_streams, snapshots) AS c(stream_id, snapshot) ON c.stream_id = h.stream_id
     ON CONFLICT ON CONSTRAINT streams_pkey DO UPDATE
-       SET version = EXCLUDED.version, last_hash = EXCLUDED.last_hash, snapshot = EXCLUDED.snapshot,
+       SET version = EXCLUDED.version, last_hash = EXCLUDED.last_hash,
+           last_transaction_id = EXCLUDED.last_transaction_id, snapshot = EXCLUDED.snapshot,
            snapshot_version = EXCLUDED.snapshot_version, updated_at = now();
 
     IF idempotency_key IS NOT NULL THEN

@@ -6,6 +6,7 @@ from bank_pipeline.store.errors import (
     EventStoreError,
     HistoryIsImmutable,
     IdempotencyConflict,
+    TransactionIdsWentBackwards,
 )
 from bank_pipeline.store.event_store import EventStore
 from bank_pipeline.store.records import AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamHead
@@ -22,4 +23,5 @@ __all__ = [
     "NewEvent",
     "RecordedEvent",
     "StreamHead",
+    "TransactionIdsWentBackwards",
 ]

@@ -33,6 +33,10 @@ class AppendNotFirstWrite(EventStoreError):
     """append was called in a transaction that had already written something."""
 
 
+class TransactionIdsWentBackwards(EventStoreError):
+    """The cluster's transaction counter is behind the stored events (e.g. after a logical restore)."""
+
+
 def translate(error: psycopg.Error, idempotency_key: str | None = None) -> Exception:
     """Map the store's SQLSTATEs (BP00x, raised in sql/) to typed errors; pass others through."""
     state = getattr(error, "sqlstate", None)
@@ -45,4 +49,6 @@ def translate(error: psycopg.Error, idempotency_key: str | None = None) -> Excep
         return HistoryIsImmutable(error.diag.message_primary or str(error))
     if state == "BP004":
         return AppendNotFirstWrite(error.diag.message_primary or str(error))
+    if state == "BP006":
+        return TransactionIdsWentBackwards(f"{error.diag.message_primary}. {error.diag.message_hint}")
     return error

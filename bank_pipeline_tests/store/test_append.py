@@ -7,6 +7,7 @@ from bank_pipeline.store import (
     EventStore,
     IdempotencyConflict,
     NewEvent,
+    TransactionIdsWentBackwards,
 )
 
 
@@ -150,4 +151,16 @@ def test_the_database_refuses_to_change_history(store, unique, statement):
             conn.execute(statement.replace("{month}", month), {"s": a})
     assert raised.value.sqlstate == "BP003"
     assert "append-only" in str(raised.value)
+    assert count_events(store, a) == 1
+
+
+def test_a_transaction_counter_behind_the_stored_events_is_refused(store, unique):
+    """After a logical restore the cluster could hand out transaction ids below stored ones, and
+    subscribers would skip the new events. The append refuses instead of corrupting the order."""
+    a = f"test-a{unique}"
+    store.append([event(a)])
+    with store.pool.connection() as conn:
+        conn.execute("UPDATE event_store.streams SET last_transaction_id = 9e15 WHERE stream_id = %s", (a,))
+    with pytest.raises(TransactionIdsWentBackwards, match="logical restore"):
+        store.append([event(a)])
     assert count_events(store, a) == 1
