@@ -6,7 +6,10 @@ from bank_pipeline.defs.audit.assets import event_store_digests
 from bank_pipeline.defs.audit.checks import event_store_history_is_intact
 from bank_pipeline.defs.audit.schedules import audit_digest_job, hourly_audit_digests
 from bank_pipeline.defs.event_store.assets import event_store_partitions
-from bank_pipeline.defs.event_store.schedules import daily_event_store_maintenance, event_store_maintenance_job
+from bank_pipeline.defs.event_store.schedules import (
+    daily_event_store_maintenance,
+    event_store_maintenance_job,
+)
 from bank_pipeline.defs.resources import resources
 
 defs = dg.Definitions(

@@ -20,7 +20,10 @@ def script(now: datetime) -> list[tuple[str, object]]:
     """(step name, command) in order. Some commands are meant to be refused by the domain."""
     later = now + timedelta(days=5)
     steps: list[tuple[str, object]] = [
-        ("register Ada", c.RegisterCustomer("ada", "Ada Lovelace", "ada@example.org", "12 St James's Sq, London")),
+        (
+            "register Ada",
+            c.RegisterCustomer("ada", "Ada Lovelace", "ada@example.org", "12 St James's Sq, London"),
+        ),
         ("register Alan", c.RegisterCustomer("alan", "Alan Turing", "alan@example.org", "Bletchley Park")),
         ("register Grace", c.RegisterCustomer("grace", "Grace Hopper", "grace@example.org", "Arlington, VA")),
         ("verify Ada", c.ChangeKycStatus("ada", "verified")),
@@ -34,21 +37,56 @@ def script(now: datetime) -> list[tuple[str, object]]:
         ("salary to Alan", c.CreditAccount("alan-eur", 2_900_00, "EUR", "sal-alan-1", "GCHQ", "Salary")),
         ("card payment by Ada", c.DebitAccount("ada-eur", 42_50, "EUR", "card-ada-1", "Bookshop", "Card")),
         ("Ada saves", c.TransferInternal("save-ada-1", "ada-eur", "ada-sav", 1_000_00, "EUR", "Savings")),
-        ("Ada pays Alan", c.TransferInternal("p2p-ada-alan-1", "ada-eur", "alan-eur", 120_00, "EUR", "Dinner")),
+        (
+            "Ada pays Alan",
+            c.TransferInternal("p2p-ada-alan-1", "ada-eur", "alan-eur", 120_00, "EUR", "Dinner"),
+        ),
         ("EUR into a GBP account", c.TransferInternal("p2p-bad-ccy", "ada-eur", "alan-gbp", 10_00, "EUR")),
         ("transfer to the same account", c.TransferInternal("p2p-self", "ada-eur", "ada-eur", 10_00, "EUR")),
-        ("Alan overspends", c.DebitAccount("alan-eur", 10_000_00, "EUR", "card-alan-big", "Car dealer", "Card")),
-        ("Ada requests SEPA rent", c.RequestOutboundTransfer(
-            "sepa-rent-1", "ada-eur", 950_00, "EUR", "DE89370400440532013000", "Landlord GmbH", "Rent", later)),
-        ("Alan requests SEPA", c.RequestOutboundTransfer(
-            "sepa-alan-1", "alan-eur", 300_00, "EUR", "FR1420041010050500013M02606", "Shop SARL", "Order 77", later)),
+        (
+            "Alan overspends",
+            c.DebitAccount("alan-eur", 10_000_00, "EUR", "card-alan-big", "Car dealer", "Card"),
+        ),
+        (
+            "Ada requests SEPA rent",
+            c.RequestOutboundTransfer(
+                "sepa-rent-1",
+                "ada-eur",
+                950_00,
+                "EUR",
+                "DE89370400440532013000",
+                "Landlord GmbH",
+                "Rent",
+                later,
+            ),
+        ),
+        (
+            "Alan requests SEPA",
+            c.RequestOutboundTransfer(
+                "sepa-alan-1",
+                "alan-eur",
+                300_00,
+                "EUR",
+                "FR1420041010050500013M02606",
+                "Shop SARL",
+                "Order 77",
+                later,
+            ),
+        ),
         ("submit rent", c.SubmitOutboundTransfer("sepa-rent-1", "pain001-0001")),
         ("settle rent", c.SettleOutboundTransfer("sepa-rent-1", "ada-eur")),
-        ("reject Alan's SEPA", c.RejectOutboundTransfer("sepa-alan-1", "alan-eur", "creditor account closed")),
-        ("inbound SEPA for Alan", c.ReceiveInboundTransfer(
-            "camt-in-1", "alan-eur", 75_00, "EUR", "NL91ABNA0417164300", "J. Doe", "Refund")),
-        ("inbound SEPA for unknown account", c.ReceiveInboundTransfer(
-            "camt-in-2", "nobody-eur", 20_00, "EUR", "NL91ABNA0417164300", "J. Doe", "Gift")),
+        (
+            "reject Alan's SEPA",
+            c.RejectOutboundTransfer("sepa-alan-1", "alan-eur", "creditor account closed"),
+        ),
+        (
+            "inbound SEPA for Alan",
+            c.ReceiveInboundTransfer("camt-in-1", "alan-eur", 75_00, "EUR", "NL91ABNA0417164300", "J. Doe", "Refund"),
+        ),
+        (
+            "inbound SEPA for unknown account",
+            c.ReceiveInboundTransfer("camt-in-2", "nobody-eur", 20_00, "EUR", "NL91ABNA0417164300", "J. Doe", "Gift"),
+        ),
         ("freeze Alan's EUR account", c.FreezeAccount("alan-eur", "suspicious login")),
         ("unfreeze Alan's EUR account", c.UnfreezeAccount("alan-eur", "customer confirmed")),
         ("freeze Alan's GBP account", c.FreezeAccount("alan-gbp", "card reported stolen")),

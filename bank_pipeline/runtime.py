@@ -29,9 +29,7 @@ class Runtime:
             if migrate_schema:
                 migrate(conn)
             elif conn.execute("SELECT to_regclass('event_store.events')").fetchone()[0] is None:
-                raise SchemaNotMigrated(
-                    "the database has no event store yet: run `bank-pipeline db migrate` first"
-                )
+                raise SchemaNotMigrated("the database has no event store yet: run `bank-pipeline db migrate` first")
         return cls(url, pool_size)
 
     @cached_property

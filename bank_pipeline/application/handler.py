@@ -92,9 +92,7 @@ class CommandHandler:
                 return self._attempt(command, command_id, metadata, idempotency_key, fingerprint)
             except ConcurrencyError:
                 continue
-        raise RetriesExhausted(
-            f"{type(command).__name__} lost {self.max_attempts} races for its streams; retry later"
-        )
+        raise RetriesExhausted(f"{type(command).__name__} lost {self.max_attempts} races for its streams; retry later")
 
     def _attempt(self, command, command_id, metadata, idempotency_key, fingerprint) -> CommandResult:
         stream_ids = list(dict.fromkeys(command.stream_ids()))
@@ -125,13 +123,15 @@ class CommandHandler:
         if result.replayed:  # a concurrent request with the same key won the race
             return self._replayed(idempotency_key, fingerprint, (fingerprint, result))
         return CommandResult(
-            command_id, result.global_positions, result.checkpoint, result.stream_versions,
-            tuple(decisions), replayed=False,
+            command_id,
+            result.global_positions,
+            result.checkpoint,
+            result.stream_versions,
+            tuple(decisions),
+            replayed=False,
         )
 
-    def _replayed(
-        self, key: str, fingerprint: bytes, earlier: tuple[bytes, AppendResult]
-    ) -> CommandResult:
+    def _replayed(self, key: str, fingerprint: bytes, earlier: tuple[bytes, AppendResult]) -> CommandResult:
         stored_hash, result = earlier
         if stored_hash != fingerprint:
             raise IdempotencyConflict(key)

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from bank_pipeline.cli import audit, bench, db
 from bank_pipeline.cli.errors import operator_errors
-from bank_pipeline.runtime import Runtime
 from bank_pipeline.domain.money import format_amount
+from bank_pipeline.runtime import Runtime
 from bank_pipeline.store.audit import verify
 
 app = typer.Typer(

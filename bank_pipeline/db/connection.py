@@ -1,7 +1,7 @@
 """Where the database is, and connections to it. One code path for embedded and external servers."""
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import psycopg
 from psycopg_pool import ConnectionPool

@@ -67,9 +67,7 @@ def status(pgdata: Path) -> EmbeddedStatus:
         return EmbeddedStatus(pgdata, False, False, None, None)
     info = PostmasterInfo.read_from_pgdata(pgdata)
     running = info is not None and info.is_running() and info.status == "ready"
-    return EmbeddedStatus(
-        pgdata, True, running, info.pid if running else None, info.get_uri() if running else None
-    )
+    return EmbeddedStatus(pgdata, True, running, info.pid if running else None, info.get_uri() if running else None)
 
 
 def stop(pgdata: Path) -> bool:

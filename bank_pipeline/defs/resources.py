@@ -1,7 +1,7 @@
 """Typed resources, configured from the environment."""
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import dagster as dg
 

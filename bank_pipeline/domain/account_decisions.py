@@ -53,9 +53,7 @@ def open_account(command: OpenAccount, states: StreamStates, now: datetime) -> D
         product = require_text(command.product, "product")
         overdraft_limit = command.overdraft_limit
         if isinstance(overdraft_limit, bool) or not isinstance(overdraft_limit, int):
-            raise MalformedAmount(
-                f"overdraft limit must be an integer number of minor units, got {overdraft_limit!r}"
-            )
+            raise MalformedAmount(f"overdraft limit must be an integer number of minor units, got {overdraft_limit!r}")
         if overdraft_limit < 0:
             raise InvalidCommand(f"overdraft limit must not be negative, got {overdraft_limit}")
     customer = require_customer(states, customer_id)

@@ -27,9 +27,7 @@ _DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
 def validate_currency(code: object) -> str:
     if isinstance(code, str) and code in CURRENCY_EXPONENTS:
         return code
-    raise UnsupportedCurrency(
-        f"unsupported currency {code!r}; supported: {', '.join(sorted(CURRENCY_EXPONENTS))}"
-    )
+    raise UnsupportedCurrency(f"unsupported currency {code!r}; supported: {', '.join(sorted(CURRENCY_EXPONENTS))}")
 
 
 def _require_integer(amount: object) -> int:

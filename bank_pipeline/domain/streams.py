@@ -13,8 +13,7 @@ def validate_id(value: object, what: str) -> str:
     if isinstance(value, str) and _ID.fullmatch(value):
         return value
     raise InvalidCommand(
-        f"{what} must be 1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit;"
-        f" got {value!r}"
+        f"{what} must be 1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit; got {value!r}"
     )
 
 

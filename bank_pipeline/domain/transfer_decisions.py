@@ -49,9 +49,7 @@ def _require_new_transfer(states: StreamStates, transfer_id: str) -> str:
     return stream
 
 
-def _require_transfer(
-    states: StreamStates, transfer_id: str, allowed: tuple[TransferStatus, ...]
-) -> TransferState:
+def _require_transfer(states: StreamStates, transfer_id: str, allowed: tuple[TransferStatus, ...]) -> TransferState:
     transfer = states[transfer_stream(transfer_id)]
     if transfer is None:
         raise UnknownTransfer(f"unknown transfer {transfer_id}")
@@ -64,21 +62,16 @@ def _require_transfer(
     return transfer
 
 
-def _require_transfer_account(
-    states: StreamStates, transfer: TransferState, account_id: object
-) -> AccountState:
+def _require_transfer_account(states: StreamStates, transfer: TransferState, account_id: object) -> AccountState:
     account_id = validate_id(account_id, "account_id")
     if account_id != transfer.account_id:
         raise InvalidCommand(
-            f"transfer {transfer.transfer_id} belongs to account {transfer.account_id},"
-            f" not account {account_id}"
+            f"transfer {transfer.transfer_id} belongs to account {transfer.account_id}, not account {account_id}"
         )
     return require_account(states, account_id)
 
 
-def request_outbound_transfer(
-    command: RequestOutboundTransfer, states: StreamStates, now: datetime
-) -> Decision:
+def request_outbound_transfer(command: RequestOutboundTransfer, states: StreamStates, now: datetime) -> Decision:
     transfer_id = validate_id(command.transfer_id, "transfer_id")
     account_id = validate_id(command.account_id, "account_id")
     with errors_about(f"outbound transfer {transfer_id} from account {account_id}"):
@@ -100,27 +93,19 @@ def request_outbound_transfer(
     requested = events.OutboundTransferRequested(
         transfer_id, account_id, amount, currency, creditor_iban, creditor_name, reference, hold_expires_at
     )
-    hold = events.HoldPlaced(
-        account_id, transfer_id, amount, currency, hold_expires_at, OUTBOUND_TRANSFER_HOLD_REASON
-    )
+    hold = events.HoldPlaced(account_id, transfer_id, amount, currency, hold_expires_at, OUTBOUND_TRANSFER_HOLD_REASON)
     return [(stream, requested), (account_stream(account_id), hold)]
 
 
-def submit_outbound_transfer(
-    command: SubmitOutboundTransfer, states: StreamStates, now: datetime
-) -> Decision:
+def submit_outbound_transfer(command: SubmitOutboundTransfer, states: StreamStates, now: datetime) -> Decision:
     transfer_id = validate_id(command.transfer_id, "transfer_id")
     with errors_about(f"outbound transfer {transfer_id}"):
         submission_reference = require_text(command.submission_reference, "submission reference")
     _require_transfer(states, transfer_id, ("funds_held",))
-    return [
-        (transfer_stream(transfer_id), events.OutboundTransferSubmitted(transfer_id, submission_reference))
-    ]
+    return [(transfer_stream(transfer_id), events.OutboundTransferSubmitted(transfer_id, submission_reference))]
 
 
-def settle_outbound_transfer(
-    command: SettleOutboundTransfer, states: StreamStates, now: datetime
-) -> Decision:
+def settle_outbound_transfer(command: SettleOutboundTransfer, states: StreamStates, now: datetime) -> Decision:
     transfer_id = validate_id(command.transfer_id, "transfer_id")
     transfer = _require_transfer(states, transfer_id, ("submitted",))
     account = _require_transfer_account(states, transfer, command.account_id)
@@ -129,15 +114,11 @@ def settle_outbound_transfer(
     return [
         (transfer_stream(transfer_id), events.OutboundTransferSettled(transfer_id)),
         release_hold_entry(account, hold, "settled"),
-        debit_entry(
-            account, transfer.amount, transfer_id, "external", transfer.counterparty_iban, transfer.reference
-        ),
+        debit_entry(account, transfer.amount, transfer_id, "external", transfer.counterparty_iban, transfer.reference),
     ]
 
 
-def reject_outbound_transfer(
-    command: RejectOutboundTransfer, states: StreamStates, now: datetime
-) -> Decision:
+def reject_outbound_transfer(command: RejectOutboundTransfer, states: StreamStates, now: datetime) -> Decision:
     transfer_id = validate_id(command.transfer_id, "transfer_id")
     with errors_about(f"outbound transfer {transfer_id}"):
         reason = require_text(command.reason, "reason")
@@ -150,9 +131,7 @@ def reject_outbound_transfer(
     ]
 
 
-def expire_outbound_transfer(
-    command: ExpireOutboundTransfer, states: StreamStates, now: datetime
-) -> Decision:
+def expire_outbound_transfer(command: ExpireOutboundTransfer, states: StreamStates, now: datetime) -> Decision:
     transfer_id = validate_id(command.transfer_id, "transfer_id")
     transfer = _require_transfer(states, transfer_id, ("funds_held", "submitted"))
     account = _require_transfer_account(states, transfer, command.account_id)
@@ -169,9 +148,7 @@ def expire_outbound_transfer(
     ]
 
 
-def receive_inbound_transfer(
-    command: ReceiveInboundTransfer, states: StreamStates, now: datetime
-) -> Decision:
+def receive_inbound_transfer(command: ReceiveInboundTransfer, states: StreamStates, now: datetime) -> Decision:
     transfer_id = validate_id(command.transfer_id, "transfer_id")
     account_id = validate_id(command.account_id, "account_id")
     with errors_about(f"inbound transfer {transfer_id} to account {account_id}"):

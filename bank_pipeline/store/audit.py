@@ -109,12 +109,17 @@ def verify(conn: psycopg.Connection) -> AuditReport:
 
 def _check_event_hashes(conn: psycopg.Connection, params: dict, report: AuditReport) -> None:
     for tx, position, stream_id, version in conn.execute(MODIFIED_EVENTS, params):
-        report.findings.append(Finding(
-            "modified",
-            f"event at position {position} ({stream_id} version {version}) does not match its hash: "
-            "its content was changed after it was written",
-            stream_id, version, position, (tx, position),
-        ))
+        report.findings.append(
+            Finding(
+                "modified",
+                f"event at position {position} ({stream_id} version {version}) does not match its hash: "
+                "its content was changed after it was written",
+                stream_id,
+                version,
+                position,
+                (tx, position),
+            )
+        )
 
 
 def _check_chains(conn: psycopg.Connection, params: dict, report: AuditReport) -> None:
@@ -123,12 +128,16 @@ def _check_chains(conn: psycopg.Connection, params: dict, report: AuditReport) -
         if prior_version is not None and version <= prior_version:
             kind, message = "inserted", f"event at {where} repeats version {version}: an event was inserted"
         elif version != (prior_version or 0) + 1:
-            missing = f"{(prior_version or 0) + 1}" + (f"..{version - 1}" if version - 1 > (prior_version or 0) + 1 else "")
+            missing = f"{(prior_version or 0) + 1}" + (
+                f"..{version - 1}" if version - 1 > (prior_version or 0) + 1 else ""
+            )
             kind, message = "deleted", f"{stream_id} is missing version {missing} before {where}: deleted"
         elif not linked:
             kind = "modified"
-            message = (f"event at {where} does not chain to the event before it: the stream's history was "
-                       "rewritten (an event before it was modified, removed or inserted)")
+            message = (
+                f"event at {where} does not chain to the event before it: the stream's history was "
+                "rewritten (an event before it was modified, removed or inserted)"
+            )
         else:  # pragma: no cover - the query only returns rows matching one of the cases above
             continue
         report.findings.append(Finding(kind, message, stream_id, version, position, (tx, position)))
@@ -138,12 +147,16 @@ def _check_heads(conn: psycopg.Connection, params: dict, report: AuditReport) ->
     for stream_id, head_version, last_version, tx, position, _ in conn.execute(HEAD_MISMATCHES, params):
         if last_version is None or last_version < head_version:
             kind = "deleted"
-            message = (f"{stream_id} is at version {head_version} but its last stored event is version "
-                       f"{last_version or 0}: events at the end of the stream were deleted")
+            message = (
+                f"{stream_id} is at version {head_version} but its last stored event is version "
+                f"{last_version or 0}: events at the end of the stream were deleted"
+            )
         elif last_version > head_version:
             kind = "inserted"
-            message = (f"{stream_id} is at version {head_version} but holds an event with version {last_version}"
-                       f" at position {position}: an event was inserted")
+            message = (
+                f"{stream_id} is at version {head_version} but holds an event with version {last_version}"
+                f" at position {position}: an event was inserted"
+            )
         else:
             kind = "modified"
             message = f"{stream_id}'s last event (position {position}) is not the recorded head of its chain"
@@ -153,21 +166,44 @@ def _check_heads(conn: psycopg.Connection, params: dict, report: AuditReport) ->
 
 def _check_digests(conn: psycopg.Connection, report: AuditReport) -> None:
     for row in conn.execute(DIGEST_RECOMPUTATION):
-        (number, after_tx, after_pos, last_tx, last_pos, count, digest, previous, prior_digest, prior_last_tx,
-         prior_last_pos, actual_count, actual_digest) = row
+        (
+            number,
+            after_tx,
+            after_pos,
+            last_tx,
+            last_pos,
+            count,
+            digest,
+            previous,
+            prior_digest,
+            prior_last_tx,
+            prior_last_pos,
+            actual_count,
+            actual_digest,
+        ) = row
         report.digests_checked += 1
         span = f"digest {number} (after position {after_pos}, through position {last_pos})"
         order = (after_tx, after_pos + 1)
-        if prior_digest is not None and (bytes(previous) != bytes(prior_digest)
-                                         or (after_tx, after_pos) != (prior_last_tx, prior_last_pos)):
-            report.findings.append(Finding("digest_mismatch", f"{span} does not chain to digest {number - 1}",
-                                           order_key=order))
+        if prior_digest is not None and (
+            bytes(previous) != bytes(prior_digest) or (after_tx, after_pos) != (prior_last_tx, prior_last_pos)
+        ):
+            report.findings.append(
+                Finding("digest_mismatch", f"{span} does not chain to digest {number - 1}", order_key=order)
+            )
         elif actual_count != count:
             kind = "deleted" if actual_count < count else "inserted"
-            report.findings.append(Finding(
-                kind, f"{span} sealed {count} events but {actual_count} are stored: events were {kind}",
-                order_key=order))
+            report.findings.append(
+                Finding(
+                    kind,
+                    f"{span} sealed {count} events but {actual_count} are stored: events were {kind}",
+                    order_key=order,
+                )
+            )
         elif bytes(actual_digest) != bytes(digest):
-            report.findings.append(Finding(
-                "digest_mismatch", f"{span} no longer matches: events in this range were rewritten",
-                order_key=order))
+            report.findings.append(
+                Finding(
+                    "digest_mismatch",
+                    f"{span} no longer matches: events in this range were rewritten",
+                    order_key=order,
+                )
+            )

@@ -1,10 +1,10 @@
 """Appending and reading events. All writes go through sql/005_event_store_append.sql."""
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -136,11 +136,15 @@ class EventStore:
         self, stream_id: str, *, after_version: int = 0, conn: psycopg.Connection | None = None
     ) -> list[RecordedEvent]:
         with self._connection(conn) as connection:
-            rows = connection.cursor(row_factory=tuple_row).execute(
-                f"SELECT {EVENT_COLUMNS} FROM event_store.events "
-                "WHERE stream_id = %s AND stream_version > %s ORDER BY stream_version",
-                (stream_id, after_version),
-            ).fetchall()
+            rows = (
+                connection.cursor(row_factory=tuple_row)
+                .execute(
+                    f"SELECT {EVENT_COLUMNS} FROM event_store.events "
+                    "WHERE stream_id = %s AND stream_version > %s ORDER BY stream_version",
+                    (stream_id, after_version),
+                )
+                .fetchall()
+            )
         return [_recorded(row) for row in rows]
 
     def read_all(
@@ -148,13 +152,17 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """The next `limit` final events after `after`, in delivery order. Never skips a late commit."""
         with self._connection(conn) as connection:
-            rows = connection.cursor(row_factory=tuple_row).execute(
-                f"SELECT {EVENT_COLUMNS} FROM event_store.events "
-                "WHERE (transaction_id, global_position) > (%s, %s) "
-                "AND transaction_id < event_store.read_horizon() "
-                "ORDER BY transaction_id, global_position LIMIT %s",
-                (after.transaction_id, after.global_position, limit),
-            ).fetchall()
+            rows = (
+                connection.cursor(row_factory=tuple_row)
+                .execute(
+                    f"SELECT {EVENT_COLUMNS} FROM event_store.events "
+                    "WHERE (transaction_id, global_position) > (%s, %s) "
+                    "AND transaction_id < event_store.read_horizon() "
+                    "ORDER BY transaction_id, global_position LIMIT %s",
+                    (after.transaction_id, after.global_position, limit),
+                )
+                .fetchall()
+            )
         return [_recorded(row) for row in rows]
 
     def iter_all(self, after: Checkpoint = START, batch_size: int = 5000) -> Iterator[RecordedEvent]:

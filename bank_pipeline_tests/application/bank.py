@@ -14,8 +14,13 @@ def customer(handler: CommandHandler, customer_id: str) -> str:
 
 
 def account(
-    handler: CommandHandler, customer_id: str, account_id: str, *, currency: str = "EUR",
-    overdraft: int = 0, funds: int = 0,
+    handler: CommandHandler,
+    customer_id: str,
+    account_id: str,
+    *,
+    currency: str = "EUR",
+    overdraft: int = 0,
+    funds: int = 0,
 ) -> str:
     handler.execute(c.OpenAccount(account_id, customer_id, currency, "current", overdraft))
     if funds:

@@ -25,8 +25,10 @@ def main(url: str, operations: int) -> None:
             source, target = rng.sample(ACCOUNTS, 2)
             amount = rng.randint(1, 5_000)
             try:
-                handler.execute(c.TransferInternal(f"crash-t{i}", source, target, amount, "EUR"),
-                                idempotency_key=f"crash-{i}")
+                handler.execute(
+                    c.TransferInternal(f"crash-t{i}", source, target, amount, "EUR"),
+                    idempotency_key=f"crash-{i}",
+                )
             except DomainError:
                 pass
             if i % BATCH_EVERY == 0:  # a large multi-stream append, to be killed in the middle of

@@ -35,7 +35,8 @@ def check_bank_invariants(store: EventStore) -> dict[str, int]:
                 external[recorded.payload["currency"]] += sign * recorded.payload["amount"]
         if recorded.stream_id.startswith("account-"):
             assert state.available_balance >= -state.overdraft_limit, (
-                f"{recorded.stream_id} went beyond its overdraft at position {recorded.global_position}")
+                f"{recorded.stream_id} went beyond its overdraft at position {recorded.global_position}"
+            )
             assert all(hold.amount > 0 for hold in state.holds)
 
     twice = [leg for leg, count in legs.items() if count > 1]
@@ -46,7 +47,8 @@ def check_bank_invariants(store: EventStore) -> dict[str, int]:
         if stream_id.startswith("account-"):
             totals[state.currency] += state.ledger_balance
     assert _nonzero(totals) == _nonzero(external), (
-        f"money not conserved: balances {dict(totals)} vs external flows {dict(external)}")
+        f"money not conserved: balances {dict(totals)} vs external flows {dict(external)}"
+    )
 
     heads = store.stream_heads(states)
     for stream_id, state in states.items():

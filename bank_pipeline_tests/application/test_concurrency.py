@@ -35,8 +35,16 @@ def random_command(rng: random.Random, tag: str):
     if kind == "inbound":
         target = rng.choice(pool + ["missing-account"])
         return c.ReceiveInboundTransfer(tag, target, amount, currency, "NL91ABNA0417164300", "Jo", "Gift")
-    return c.RequestOutboundTransfer(tag, rng.choice(pool), amount, currency, "DE89370400440532013000",
-                                     "Shop", "Order", datetime.now(UTC) + timedelta(days=1))
+    return c.RequestOutboundTransfer(
+        tag,
+        rng.choice(pool),
+        amount,
+        currency,
+        "DE89370400440532013000",
+        "Shop",
+        "Order",
+        datetime.now(UTC) + timedelta(days=1),
+    )
 
 
 def test_eight_concurrent_writers_keep_the_bank_balanced(fresh_store):

@@ -20,7 +20,9 @@ OPERATIONS = 300
 def start_writer(url: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "bank_pipeline_tests.application.crash_writer", url, str(OPERATIONS)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -15,8 +15,17 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "account_opened_v1.json"
 def store_fixtures(store) -> None:
     """Write the stored v1 events as they were written before products existed (no snapshots)."""
     for raw in json.loads(FIXTURES.read_text()):
-        store.append([NewEvent(raw["stream_id"], raw["event_type"], raw["payload"], raw["schema_version"],
-                               occurred_at=datetime.fromisoformat(raw["occurred_at"]))])
+        store.append(
+            [
+                NewEvent(
+                    raw["stream_id"],
+                    raw["event_type"],
+                    raw["payload"],
+                    raw["schema_version"],
+                    occurred_at=datetime.fromisoformat(raw["occurred_at"]),
+                )
+            ]
+        )
 
 
 def test_v1_events_are_stored_as_v1_and_read_as_the_current_version(fresh_store, fresh_handler):
@@ -27,7 +36,12 @@ def test_v1_events_are_stored_as_v1_and_read_as_the_current_version(fresh_store,
 
     states, versions = fresh_handler.load([account_stream("legacy-1"), account_stream("legacy-2")])
     legacy = states[account_stream("legacy-1")]
-    assert (legacy.product, legacy.currency, legacy.overdraft_limit, legacy.ledger_balance) == ("current", "EUR", 10000, 125000)
+    assert (legacy.product, legacy.currency, legacy.overdraft_limit, legacy.ledger_balance) == (
+        "current",
+        "EUR",
+        10000,
+        125000,
+    )
     assert states[account_stream("legacy-2")].product == "current"
     assert versions == {account_stream("legacy-1"): 2, account_stream("legacy-2"): 1}
 

@@ -32,8 +32,19 @@ def test_every_command_has_help(path):
 
 def test_expected_commands_exist():
     names = {" ".join(p) for p in all_command_paths()}
-    assert {"db start", "db stop", "db status", "db url", "db migrate", "db psql", "audit verify",
-            "audit seal", "demo", "bench transfers", "bench append"} <= names
+    assert {
+        "db start",
+        "db stop",
+        "db status",
+        "db url",
+        "db migrate",
+        "db psql",
+        "audit verify",
+        "audit seal",
+        "demo",
+        "bench transfers",
+        "bench append",
+    } <= names
 
 
 def test_db_status_url_and_migrate_on_the_configured_database(database_url):

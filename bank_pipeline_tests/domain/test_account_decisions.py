@@ -238,9 +238,7 @@ def test_hold_fields_are_validated(expires_at: datetime, reason: str) -> None:
 def test_release_hold_frees_the_funds() -> None:
     bank = funded()
     bank.execute(PlaceHold("A1", "H1", 300, "EUR", TOMORROW, "card"))
-    assert bank.execute(ReleaseHold("A1", "H1")) == [
-        ("account-A1", HoldReleased("A1", "H1", 300, "released"))
-    ]
+    assert bank.execute(ReleaseHold("A1", "H1")) == [("account-A1", HoldReleased("A1", "H1", 300, "released"))]
     assert bank.account("A1").available_balance == 1000
 
 
@@ -268,9 +266,7 @@ def test_release_of_an_unknown_account_is_refused() -> None:
 
 def test_the_hold_of_an_outbound_transfer_is_not_released_by_hand() -> None:
     bank = funded()
-    bank.execute(
-        RequestOutboundTransfer("T1", "A1", 300, "EUR", "DE89370400440532013000", "Bob", None, TOMORROW)
-    )
+    bank.execute(RequestOutboundTransfer("T1", "A1", 300, "EUR", "DE89370400440532013000", "Bob", None, TOMORROW))
     with pytest.raises(InvalidCommand, match="hold T1 on account A1 reserves outbound transfer T1"):
         bank.decide(ReleaseHold("A1", "T1"))
 
@@ -280,12 +276,8 @@ def test_the_hold_of_an_outbound_transfer_is_not_released_by_hand() -> None:
 
 def test_freeze_and_unfreeze() -> None:
     bank = funded()
-    assert bank.execute(FreezeAccount("A1", "fraud check")) == [
-        ("account-A1", AccountFrozenEvent("A1", "fraud check"))
-    ]
-    assert bank.execute(UnfreezeAccount("A1", "cleared")) == [
-        ("account-A1", AccountUnfrozen("A1", "cleared"))
-    ]
+    assert bank.execute(FreezeAccount("A1", "fraud check")) == [("account-A1", AccountFrozenEvent("A1", "fraud check"))]
+    assert bank.execute(UnfreezeAccount("A1", "cleared")) == [("account-A1", AccountUnfrozen("A1", "cleared"))]
     assert bank.account("A1").status == "open"
 
 
@@ -299,17 +291,13 @@ def test_only_a_frozen_account_can_be_unfrozen() -> None:
         funded().decide(UnfreezeAccount("A1", "cleared"))
 
 
-@pytest.mark.parametrize(
-    "command", [FreezeAccount("A2", "x"), UnfreezeAccount("A2", "x"), CloseAccount("A2", "again")]
-)
+@pytest.mark.parametrize("command", [FreezeAccount("A2", "x"), UnfreezeAccount("A2", "x"), CloseAccount("A2", "again")])
 def test_a_closed_account_stays_closed(command: Command) -> None:
     with pytest.raises(AccountClosed, match="account A2 is closed"):
         closed_a2(funded()).decide(command)
 
 
-@pytest.mark.parametrize(
-    "command", [FreezeAccount("A9", "x"), UnfreezeAccount("A9", "x"), CloseAccount("A9", "x")]
-)
+@pytest.mark.parametrize("command", [FreezeAccount("A9", "x"), UnfreezeAccount("A9", "x"), CloseAccount("A9", "x")])
 def test_unknown_accounts_cannot_change_status(command: Command) -> None:
     with pytest.raises(UnknownAccount, match="A9"):
         funded().decide(command)
@@ -352,9 +340,7 @@ def test_an_account_with_holds_cannot_be_closed() -> None:
     bank = funded(1000, overdraft_limit=1000)
     bank.execute(PlaceHold("A1", "H1", 1000, "EUR", TOMORROW, "card"))
     bank.execute(DebitAccount("A1", 1000, "EUR", "P1"))
-    with pytest.raises(
-        AccountNotEmpty, match="account A1 cannot be closed: ledger balance 0.00 EUR, 1 active hold"
-    ):
+    with pytest.raises(AccountNotEmpty, match="account A1 cannot be closed: ledger balance 0.00 EUR, 1 active hold"):
         bank.decide(CloseAccount("A1", "customer request"))
 
 
@@ -391,8 +377,6 @@ def test_internal_transfer_needs_funds_on_the_source() -> None:
         (funded(), "A3", CurrencyMismatch),
     ],
 )
-def test_internal_transfer_needs_a_usable_target(
-    bank: Bank, to_account_id: str, error: type[DomainError]
-) -> None:
+def test_internal_transfer_needs_a_usable_target(bank: Bank, to_account_id: str, error: type[DomainError]) -> None:
     with pytest.raises(error, match=f"account {to_account_id}"):
         bank.decide(TransferInternal("X1", "A1", to_account_id, 400, "EUR"))

@@ -87,9 +87,7 @@ def test_account_status_follows_freeze_unfreeze_close() -> None:
 
 
 def test_outbound_transfer_lifecycle() -> None:
-    requested = OutboundTransferRequested(
-        "T1", "A1", 500, "EUR", "DE89370400440532013000", "Bob", "rent", LATER
-    )
+    requested = OutboundTransferRequested("T1", "A1", 500, "EUR", "DE89370400440532013000", "Bob", "rent", LATER)
     state = fold([requested])
     assert state == TransferState(
         "T1", "outbound", "A1", 500, "EUR", "funds_held", LATER, counterparty_iban="DE89370400440532013000",

@@ -134,9 +134,7 @@ def test_closed_customers_are_refused(command: object) -> None:
 def test_open_account_for_a_verified_customer() -> None:
     command = OpenAccount("A1", "C1", "EUR", product="savings", overdraft_limit=500)
     assert command.stream_ids() == ["customer-C1", "account-A1"]
-    assert registered("verified").decide(command) == [
-        ("account-A1", AccountOpened("A1", "C1", "EUR", "savings", 500))
-    ]
+    assert registered("verified").decide(command) == [("account-A1", AccountOpened("A1", "C1", "EUR", "savings", 500))]
 
 
 def test_accounts_are_current_accounts_without_overdraft_by_default() -> None:
@@ -167,9 +165,7 @@ def test_an_account_opens_once() -> None:
         (OpenAccount("A1", "C 1", "EUR"), InvalidCommand),
     ],
 )
-def test_open_account_validates_fields_naming_the_account(
-    command: OpenAccount, error: type[Exception]
-) -> None:
+def test_open_account_validates_fields_naming_the_account(command: OpenAccount, error: type[Exception]) -> None:
     with pytest.raises(error, match="account A1"):
         decide(command, {"customer-C1": None, "customer-C 1": None, "account-A1": None}, NOW)
 

@@ -100,9 +100,7 @@ V1_ACCOUNT_OPENED = {"account_id": "A1", "customer_id": "C1", "currency": "EUR",
 
 def test_a_stored_v1_account_opened_upcasts_to_a_current_account() -> None:
     assert upcast("AccountOpened", 1, V1_ACCOUNT_OPENED) == {**V1_ACCOUNT_OPENED, "product": "current"}
-    assert event_from_stored("AccountOpened", 1, V1_ACCOUNT_OPENED) == AccountOpened(
-        "A1", "C1", "EUR", "current", 0
-    )
+    assert event_from_stored("AccountOpened", 1, V1_ACCOUNT_OPENED) == AccountOpened("A1", "C1", "EUR", "current", 0)
 
 
 def test_upcasting_leaves_the_stored_payload_untouched() -> None:

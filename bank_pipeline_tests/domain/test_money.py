@@ -121,9 +121,7 @@ def test_format_amount_rejects_floats() -> None:
 
 
 @FAST
-@given(
-    amount=st.integers(min_value=1, max_value=10**30), currency=st.sampled_from(sorted(CURRENCY_EXPONENTS))
-)
+@given(amount=st.integers(min_value=1, max_value=10**30), currency=st.sampled_from(sorted(CURRENCY_EXPONENTS)))
 def test_format_then_parse_gives_the_amount_back(amount: int, currency: str) -> None:
     assert parse_amount(format_amount(amount, currency), currency) == amount
 

@@ -100,14 +100,10 @@ def next_command(rng: random.Random, bank: Bank, now: datetime) -> Command:
     if kind is RequestOutboundTransfer:
         transfer_id = rng.choice(["T1", "T2", "T3", "T4"])
         iban, name = "DE89370400440532013000", "Bob"
-        return RequestOutboundTransfer(
-            transfer_id, account_id, amount, currency, iban, name, None, expires_at
-        )
+        return RequestOutboundTransfer(transfer_id, account_id, amount, currency, iban, name, None, expires_at)
     if kind is ReceiveInboundTransfer:
         iban, name = "GB33BUKB20201555555555", "Carol"
-        return ReceiveInboundTransfer(
-            rng.choice(["I1", "I2", "I3"]), account_id, amount, currency, iban, name, None
-        )
+        return ReceiveInboundTransfer(rng.choice(["I1", "I2", "I3"]), account_id, amount, currency, iban, name, None)
 
     outbound = [transfer for transfer in transfers if transfer.direction == "outbound"]
     pending = [transfer for transfer in outbound if transfer.status in ("funds_held", "submitted")]
@@ -133,9 +129,7 @@ def run(seeds: list[int], narrate: Callable[[str], None] = note) -> tuple[Bank, 
     bank = bank_with_accounts(*ACCOUNTS)
     external_net: Counter[str] = Counter()
     for account_id, amount in OPENING_DEPOSITS.items():
-        [(_, deposit)] = bank.execute(
-            CreditAccount(account_id, amount, bank.account(account_id).currency, "E0")
-        )
+        [(_, deposit)] = bank.execute(CreditAccount(account_id, amount, bank.account(account_id).currency, "E0"))
         external_net[deposit.currency] += amount
     accepted: Counter[str] = Counter()
     refused: Counter[str] = Counter()

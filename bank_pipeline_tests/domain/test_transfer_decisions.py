@@ -138,9 +138,7 @@ def test_request_needs_a_usable_account(account_id: str, error: type[DomainError
         ({"hold_expires_at": datetime(2030, 1, 1)}, InvalidCommand),
     ],
 )
-def test_request_fields_are_validated_naming_the_account(
-    changes: dict[str, object], error: type[DomainError]
-) -> None:
+def test_request_fields_are_validated_naming_the_account(changes: dict[str, object], error: type[DomainError]) -> None:
     with pytest.raises(error, match="outbound transfer T1 from account A1"):
         funded().decide(replace(REQUEST, **changes))
 
@@ -210,9 +208,7 @@ def test_settle_goes_ahead_on_a_frozen_account() -> None:
 
 
 def test_settle_needs_a_submitted_transfer() -> None:
-    with pytest.raises(
-        InvalidTransferState, match="transfer T1 of account A1 is funds_held; expected submitted"
-    ):
+    with pytest.raises(InvalidTransferState, match="transfer T1 of account A1 is funds_held; expected submitted"):
         requested().decide(SettleOutboundTransfer("T1", "A1"))
 
 
@@ -264,9 +260,7 @@ def test_expire_releases_the_hold_once_it_expires(bank: Bank) -> None:
         ExpireOutboundTransfer("T1", "A1"),
     ],
 )
-@pytest.mark.parametrize(
-    "ending", [SettleOutboundTransfer("T1", "A1"), RejectOutboundTransfer("T1", "A1", "x")]
-)
+@pytest.mark.parametrize("ending", [SettleOutboundTransfer("T1", "A1"), RejectOutboundTransfer("T1", "A1", "x")])
 def test_a_finished_transfer_accepts_no_more_commands(ending: Command, command: Command) -> None:
     bank = submitted()
     bank.execute(ending)

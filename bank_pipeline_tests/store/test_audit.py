@@ -48,7 +48,10 @@ def test_untouched_history_verifies(fresh_store):
 def test_a_modified_payload_is_named(fresh_store):
     history(fresh_store)
     target = position(fresh_store, "acct-a", 3)
-    tamper(fresh_store, f"UPDATE event_store.events SET payload = '{{\"amount\": 3}}' WHERE global_position = {target}")
+    tamper(
+        fresh_store,
+        f"UPDATE event_store.events SET payload = '{{\"amount\": 3}}' WHERE global_position = {target}",
+    )
     first = audit(fresh_store).first_problem
     assert (first.kind, first.global_position, first.stream_id) == ("modified", target, "acct-a")
 
@@ -56,11 +59,14 @@ def test_a_modified_payload_is_named(fresh_store):
 def test_a_modified_event_with_recomputed_hash_breaks_the_next_link(fresh_store):
     history(fresh_store)
     target = position(fresh_store, "acct-a", 2)
-    tamper(fresh_store, f"""
+    tamper(
+        fresh_store,
+        f"""
         UPDATE event_store.events SET payload = '{{"amount": 1000000}}' WHERE global_position = {target};
         UPDATE event_store.events SET hash = event_store.event_hash(previous_hash, global_position, stream_id,
             stream_version, event_type, schema_version, event_id, occurred_at, recorded_at, payload, metadata)
-         WHERE global_position = {target};""")
+         WHERE global_position = {target};""",
+    )
     report = audit(fresh_store)
     kinds = {(f.kind, f.stream_id, f.stream_version) for f in report.findings}
     assert ("modified", "acct-a", 3) in kinds  # acct-a v3 no longer chains to the rewritten v2
@@ -86,11 +92,14 @@ def test_a_deleted_last_event_is_caught_by_the_stream_head(fresh_store):
 
 def test_an_inserted_event_is_named(fresh_store):
     history(fresh_store)
-    tamper(fresh_store, """
+    tamper(
+        fresh_store,
+        """
         INSERT INTO event_store.events
         SELECT global_position + 1000, transaction_id, stream_id, stream_version, 'Credited', schema_version,
                gen_random_uuid(), '{"amount": 999}', metadata, occurred_at, recorded_at, previous_hash, hash
-          FROM event_store.events WHERE stream_id = 'acct-b' AND stream_version = 2""")
+          FROM event_store.events WHERE stream_id = 'acct-b' AND stream_version = 2""",
+    )
     report = audit(fresh_store)
     assert any(f.kind == "inserted" and f.stream_id == "acct-b" for f in report.findings)
 
@@ -99,7 +108,9 @@ def test_a_fully_rewritten_stream_is_caught_by_the_digests(fresh_store):
     """An attacker who recomputes every hash of a stream and its head still cannot fix the sealed digests."""
     history(fresh_store)
     target = position(fresh_store, "acct-b", 1)
-    tamper(fresh_store, f"""
+    tamper(
+        fresh_store,
+        f"""
         UPDATE event_store.events SET payload = '{{"n": 2}}' WHERE global_position = {target};
         UPDATE event_store.events SET hash = event_store.event_hash(previous_hash, global_position, stream_id,
             stream_version, event_type, schema_version, event_id, occurred_at, recorded_at, payload, metadata)
@@ -110,7 +121,8 @@ def test_a_fully_rewritten_stream_is_caught_by_the_digests(fresh_store):
             stream_version, event_type, schema_version, event_id, occurred_at, recorded_at, payload, metadata)
          WHERE stream_id = 'acct-b' AND stream_version = 2;
         UPDATE event_store.streams s SET last_hash = e.hash FROM event_store.events e
-         WHERE s.stream_id = 'acct-b' AND e.stream_id = 'acct-b' AND e.stream_version = 2;""")
+         WHERE s.stream_id = 'acct-b' AND e.stream_id = 'acct-b' AND e.stream_version = 2;""",
+    )
     report = audit(fresh_store)
     assert {f.kind for f in report.findings} == {"digest_mismatch"}
     assert "digest 1" in report.first_problem.message
@@ -127,7 +139,10 @@ def test_cli_audit_verify_names_the_problem_and_exits_non_zero(fresh_store, fres
         assert ok.exit_code == 0, ok.output
         assert "OK" in ok.output
         target = position(fresh_store, "acct-a", 3)
-        tamper(fresh_store, f"UPDATE event_store.events SET metadata = '{{\"actor\": 1}}' WHERE global_position = {target}")
+        tamper(
+            fresh_store,
+            f"UPDATE event_store.events SET metadata = '{{\"actor\": 1}}' WHERE global_position = {target}",
+        )
         bad = CliRunner().invoke(app, ["audit", "verify"])
         assert bad.exit_code == 2
         assert f"position {target}" in bad.output and "[modified]" in bad.output

@@ -3,7 +3,8 @@ import dagster as dg
 from bank_pipeline.defs.event_store.assets import event_store_partitions
 
 event_store_maintenance_job = dg.define_asset_job(
-    "event_store_maintenance", selection=[event_store_partitions],
+    "event_store_maintenance",
+    selection=[event_store_partitions],
     description="Keeps the monthly event partitions ready ahead of time.",
 )
 
