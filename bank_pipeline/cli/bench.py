@@ -1,6 +1,80 @@
 """`bank-pipeline bench ...`: performance goals, each measured against a baseline in the same run."""
 
-import typer
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-app = typer.Typer(help="Benchmarks that print our figures next to a baseline measured in the same run.",
-                  no_args_is_help=True)
+import typer
+from rich.console import Console
+
+from bank_pipeline.cli.errors import fail, operator_errors
+
+app = typer.Typer(
+    help="Benchmarks that print our figures next to a baseline measured in the same run.", no_args_is_help=True
+)
+
+KEEP_HELP = "Keep the bench database(s) afterwards for inspection (they are re-created by the next run)."
+
+
+@app.command()
+@operator_errors
+def transfers(
+    clients: int = typer.Option(8, min=1, help="Concurrent client processes (and pgbench clients)."),
+    seconds: int = typer.Option(20, min=1, help="Duration of each measured phase."),
+    accounts: int = typer.Option(10_000, min=2, help="Funded accounts the transfers pick from."),
+    seed: int = typer.Option(None, help="Random seed (default: a new one each run)."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """Internal transfers through CommandHandler.execute from N processes vs pgbench TPC-B (goal: ≥ 0.5×)."""
+    from bank_pipeline.bench import transfers as bench_transfers
+
+    console = Console()
+    with _bench_errors():
+        report = bench_transfers.run(
+            clients=clients, seconds=seconds, accounts=accounts, keep=keep, seed=seed, console=console
+        )
+    bench_transfers.render(report, console)
+
+
+@app.command()
+@operator_errors
+def append(
+    events: int = typer.Option(200_000, min=1, help="Events to append (and to COPY for the baseline)."),
+    batch: int = typer.Option(1_000, min=1, help="Events per EventStore.append call."),
+    streams: int = typer.Option(10_000, min=1, help="Streams the events are spread over."),
+    clients: int = typer.Option(1, min=1, help="Appending processes (the baseline COPYs from as many)."),
+    copy_format: str = typer.Option(
+        "auto", help="Baseline COPY format: binary, text, or auto (both; the faster one counts)."
+    ),
+    seed: int = typer.Option(None, help="Random seed (default: a new one each run)."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """Batch appends through EventStore.append vs COPY of the same rows into the same table (goal: ≥ 0.5×)."""
+    from bank_pipeline.bench import append as bench_append
+
+    if copy_format not in ("auto", "binary", "text"):
+        fail(f"--copy-format must be auto, binary or text, not {copy_format!r}")
+    console = Console()
+    with _bench_errors():
+        report = bench_append.run(
+            events=events,
+            batch=batch,
+            streams=streams,
+            clients=clients,
+            copy_format=copy_format,
+            keep=keep,
+            seed=seed,
+            console=console,
+        )
+    bench_append.render(report, console)
+
+
+@contextmanager
+def _bench_errors() -> Iterator[None]:
+    """A failed worker process or pgbench run: one clear line and exit code 1."""
+    from bank_pipeline.bench.common import BenchFailed
+    from bank_pipeline.bench.pgbench import PgbenchFailed
+
+    try:
+        yield
+    except (BenchFailed, PgbenchFailed) as error:
+        fail(str(error))
