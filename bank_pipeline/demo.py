@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.domain import commands as c
 from bank_pipeline.domain.errors import DomainError
+from bank_pipeline.domain.streams import customer_stream
 
 DEMO_PREFIX = "demo1"
 
 
 def script(now: datetime) -> list[tuple[str, object]]:
     """(step name, command) in order. Some commands are meant to be refused by the domain."""
-    later = now + timedelta(days=5)
+    later = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=6)
     steps: list[tuple[str, object]] = [
         (
             "register Ada",
@@ -110,7 +111,7 @@ class DemoOutcome:
 
 def run_demo(handler: CommandHandler, on_step=lambda name: None) -> DemoOutcome:
     outcome = DemoOutcome()
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = _first_run_time(handler)
     for index, (name, command) in enumerate(script(now)):
         on_step(name)
         try:
@@ -125,3 +126,11 @@ def run_demo(handler: CommandHandler, on_step=lambda name: None) -> DemoOutcome:
             outcome.events_appended += len(result.events)
             outcome.event_types.update(event.event_type for _, event in result.events)
     return outcome
+
+
+def _first_run_time(handler: CommandHandler) -> datetime:
+    """When the demo first ran, so a re-run issues identical commands (same idempotency request hashes)."""
+    first_events = handler.store.read_stream(customer_stream("ada"))
+    if first_events:
+        return first_events[0].occurred_at
+    return datetime.now(UTC)

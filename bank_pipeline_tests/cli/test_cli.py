@@ -1,4 +1,3 @@
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -13,9 +12,9 @@ def all_command_paths() -> list[list[str]]:
     root = typer.main.get_command(app)
     paths = []
 
-    def walk(command: click.Command, path: list[str]) -> None:
+    def walk(command, path: list[str]) -> None:
         paths.append(path)
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):  # a group (typer vendors its own click classes)
             for name, sub in command.commands.items():
                 walk(sub, path + [name])
 
