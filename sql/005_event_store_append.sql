@@ -1,57 +1,53 @@
 -- Appends events to one or more streams atomically, like Message DB's write_message but for a batch.
 --
--- checked_streams / expected_versions: every stream the caller's decision read, with the version it saw
---   (0 = the stream must not exist yet, NULL = any version). A mismatch raises BP001 and writes nothing.
--- snapshots: the caller's new cached state for each checked stream that receives events.
--- event_*: one element per event, in append order.
+-- streams: one object per stream involved, {"stream_id", "expected", "snapshot"}:
+--   every stream the caller's decision read and every stream that receives events. "expected" is the
+--   version the caller saw (0 = must not exist yet, null = any); a mismatch raises BP001 and writes
+--   nothing. "snapshot" is the caller's new cached state for a stream that receives events.
+-- events: one object per event in append order,
+--   {"stream_id", "event_type", "schema_version", "event_id", "payload", "metadata", "occurred_at"}.
 -- idempotency_key / request_hash: a repeated key with the same hash returns the original result
 --   (replayed = true); with another hash it raises BP002.
+--
+-- Both arguments are single jsonb documents rather than arrays: one parameter to encode on the client,
+-- one to decode here.
 --
 -- Stream locks are advisory and taken before the transaction writes anything, so a transaction's id
 -- is assigned only once it holds every stream it appends to: per stream, transaction ids then grow with
 -- versions, and readers ordering by (transaction_id, global_position) see each stream in order.
 CREATE FUNCTION event_store.append_events(
-    checked_streams   text[],
-    expected_versions bigint[],
-    snapshots         jsonb[],
-    snapshot_version  integer,
-    event_streams     text[],
-    event_types       text[],
-    schema_versions   integer[],
-    event_ids         uuid[],
-    payloads          jsonb[],
-    metadatas         jsonb[],
-    occurred_ats      timestamptz[],
-    idempotency_key   text DEFAULT NULL,
-    request_hash      bytea DEFAULT NULL
+    streams          jsonb,
+    events           jsonb,
+    snapshot_version integer DEFAULT NULL,
+    idempotency_key  text DEFAULT NULL,
+    request_hash     bytea DEFAULT NULL
 ) RETURNS TABLE (global_position bigint, stream_id text, stream_version bigint, transaction_id bigint,
                  replayed boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Plans stay custom (re-planned with current statistics): a generic plan cached by a long-lived pooled
+-- connection while the tables were small would keep sequential scans after they grow.
+AS $$
 DECLARE
     genesis constant bytea := '\x0000000000000000000000000000000000000000000000000000000000000000';
     previous record;
     mismatch record;
-    event record;
     tx bigint;
     newest_tx bigint;
-    recorded timestamptz := now();
-    distinct_streams text[];
-    stream_heads_version bigint[];
-    stream_heads_hash bytea[];
-    out_positions bigint[] := '{}';
-    out_versions bigint[] := '{}';
-    out_previous bytea[] := '{}';
-    out_hashes bytea[] := '{}';
-    new_position bigint;
-    new_version bigint;
-    new_hash bytea;
+    event_count integer := jsonb_array_length(events);
+    stream_ids text[];
+    expected bigint[];
+    snapshots jsonb[];
+    positions bigint[];
+    out_positions bigint[];
+    out_streams text[];
+    out_versions bigint[];
 BEGIN
     IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
         RAISE EXCEPTION 'append_events must be the first write of its transaction'
             USING ERRCODE = 'BP004',
                   HINT = 'Append first, then write anything else in the same transaction.';
     END IF;
-    IF coalesce(cardinality(event_streams), 0) = 0 THEN
+    IF event_count = 0 THEN
         RAISE EXCEPTION 'append_events needs at least one event' USING ERRCODE = 'BP005';
     END IF;
 
@@ -71,16 +67,22 @@ BEGIN
         END IF;
     END IF;
 
-    PERFORM pg_advisory_xact_lock(lock_key)
-       FROM (SELECT DISTINCT hashtextextended(s, 0) AS lock_key
-               FROM unnest(checked_streams || event_streams) AS s ORDER BY 1) AS keys;
+    SELECT array_agg(x->>'stream_id' ORDER BY x->>'stream_id'), array_agg((x->>'expected')::bigint ORDER BY x->>'stream_id'),
+           array_agg(x->'snapshot' ORDER BY x->>'stream_id')
+      INTO stream_ids, expected, snapshots
+      FROM jsonb_array_elements(streams) AS x;
 
-    SELECT c.stream_id, c.expected, coalesce(s.version, 0) AS actual INTO mismatch
-      FROM unnest(checked_streams, expected_versions) AS c(stream_id, expected)
+    PERFORM pg_advisory_xact_lock(lock_key)
+       FROM (SELECT DISTINCT hashtextextended(s, 0) AS lock_key FROM unnest(stream_ids) AS s ORDER BY 1) AS keys;
+
+    SELECT c.stream_id, c.expected, coalesce(s.version, 0) AS actual, max(s.last_transaction_id) OVER () AS newest,
+           c.expected IS NOT NULL AND c.expected <> coalesce(s.version, 0) AS differs
+      INTO mismatch
+      FROM unnest(stream_ids, expected) AS c(stream_id, expected)
       LEFT JOIN event_store.streams s ON s.stream_id = c.stream_id
-     WHERE c.expected IS NOT NULL AND c.expected <> coalesce(s.version, 0)
+     ORDER BY differs DESC
      LIMIT 1;
-    IF FOUND THEN
+    IF mismatch.differs THEN
         RAISE EXCEPTION 'stream % is at version %, expected %', mismatch.stream_id, mismatch.actual, mismatch.expected
             USING ERRCODE = 'BP001',
                   DETAIL = json_build_object('stream_id', mismatch.stream_id, 'expected', mismatch.expected,
@@ -88,69 +90,84 @@ BEGIN
                   HINT = 'Reload the stream and decide again.';
     END IF;
 
-    SELECT array_agg(d.stream_id ORDER BY d.stream_id), array_agg(coalesce(s.version, 0) ORDER BY d.stream_id),
-           array_agg(coalesce(s.last_hash, genesis) ORDER BY d.stream_id), max(s.last_transaction_id)
-      INTO distinct_streams, stream_heads_version, stream_heads_hash, newest_tx
-      FROM (SELECT DISTINCT e AS stream_id FROM unnest(event_streams) AS e) d
-      LEFT JOIN event_store.streams s ON s.stream_id = d.stream_id;
-
     tx := pg_current_xact_id()::text::bigint;
-    IF tx <= newest_tx THEN
+    IF tx <= mismatch.newest THEN
         -- Only possible when the database was restored logically (pg_dump) into a cluster whose
         -- transaction counter is behind the stored events: subscribers would skip new events.
-        RAISE EXCEPTION 'transaction id % is not above the stream''s last writer %', tx, newest_tx
+        RAISE EXCEPTION 'transaction id % is not above the stream''s last writer %', tx, mismatch.newest
             USING ERRCODE = 'BP006',
                   HINT = 'The cluster''s transaction counter is behind the event store (logical restore?). '
                          'Advance it past the stored transaction ids before writing: see docs/design.md.';
     END IF;
-    FOR event IN
-        SELECT e.*, d.head
-          FROM unnest(event_streams, event_types, schema_versions, event_ids, payloads, metadatas, occurred_ats)
-               WITH ORDINALITY AS e(stream_id, event_type, schema_version, event_id, payload, metadata,
-                                    occurred_at, ordinal)
-          JOIN unnest(distinct_streams) WITH ORDINALITY AS d(stream_id, head) ON d.stream_id = e.stream_id
-         ORDER BY e.ordinal
-    LOOP
-        new_position := nextval('event_store.global_position_seq');
-        new_version := stream_heads_version[event.head] + 1;
-        new_hash := event_store.event_hash(stream_heads_hash[event.head], new_position, event.stream_id,
-                        new_version, event.event_type, event.schema_version, event.event_id,
-                        event.occurred_at, recorded, event.payload, event.metadata);
-        out_positions := out_positions || new_position;
-        out_versions := out_versions || new_version;
-        out_previous := out_previous || stream_heads_hash[event.head];
-        out_hashes := out_hashes || new_hash;
-        stream_heads_version[event.head] := new_version;
-        stream_heads_hash[event.head] := new_hash;
-    END LOOP;
 
-    INSERT INTO event_store.events (global_position, transaction_id, stream_id, stream_version, event_type,
-                                    schema_version, event_id, payload, metadata, occurred_at, recorded_at,
-                                    previous_hash, hash)
-    SELECT p, tx, s, v, t, sv, id, pl, md, oc, recorded, ph, h
-      FROM unnest(out_positions, event_streams, out_versions, event_types, schema_versions, event_ids,
-                  payloads, metadatas, occurred_ats, out_previous, out_hashes)
-           AS e(p, s, v, t, sv, id, pl, md, oc, ph, h);
+    -- Positions in append order, whatever order the sequence calls run in.
+    SELECT array_agg(p ORDER BY p) INTO positions
+      FROM (SELECT nextval('event_store.global_position_seq') AS p FROM generate_series(1, event_count)) AS n;
 
-    INSERT INTO event_store.streams AS st (stream_id, category, version, last_hash, last_transaction_id,
-                                           snapshot, snapshot_version)
-    SELECT h.stream_id, split_part(h.stream_id, '-', 1), h.version, h.last_hash, tx, c.snapshot,
-           CASE WHEN c.snapshot IS NULL THEN NULL ELSE append_events.snapshot_version END
-      FROM unnest(distinct_streams, stream_heads_version, stream_heads_hash) AS h(stream_id, version, last_hash)
-      LEFT JOIN unnest(checked_streams, snapshots) AS c(stream_id, snapshot) ON c.stream_id = h.stream_id
-    ON CONFLICT ON CONSTRAINT streams_pkey DO UPDATE
-       SET version = EXCLUDED.version, last_hash = EXCLUDED.last_hash,
-           last_transaction_id = EXCLUDED.last_transaction_id, snapshot = EXCLUDED.snapshot,
-           snapshot_version = EXCLUDED.snapshot_version, updated_at = now();
+    WITH RECURSIVE incoming AS (
+        SELECT e.ordinal, positions[e.ordinal] AS global_position, e.value->>'stream_id' AS stream_id,
+               e.value->>'event_type' AS event_type, (e.value->>'schema_version')::integer AS schema_version,
+               (e.value->>'event_id')::uuid AS event_id, e.value->'payload' AS payload,
+               e.value->'metadata' AS metadata, (e.value->>'occurred_at')::timestamptz AS occurred_at,
+               row_number() OVER (PARTITION BY e.value->>'stream_id' ORDER BY e.ordinal) AS rank
+          FROM jsonb_array_elements(events) WITH ORDINALITY AS e(value, ordinal)
+    ), chained AS (
+        -- Each stream's first new event links to the stored head; each later one to the one before it.
+        SELECT i.*, coalesce(s.version, 0) + 1 AS stream_version, coalesce(s.last_hash, genesis) AS previous_hash
+          FROM incoming i LEFT JOIN event_store.streams s ON s.stream_id = i.stream_id
+         WHERE i.rank = 1
+        UNION ALL
+        SELECT i.*, c.stream_version + 1, event_store.event_hash(c.previous_hash, c.global_position, c.stream_id,
+               c.stream_version, c.event_type, c.schema_version, c.event_id, c.occurred_at, now(), c.payload,
+               c.metadata)
+          FROM chained c JOIN incoming i ON i.stream_id = c.stream_id AND i.rank = c.rank + 1
+    ), inserted AS (
+        INSERT INTO event_store.events (global_position, transaction_id, stream_id, stream_version, event_type,
+                                        schema_version, event_id, payload, metadata, occurred_at, recorded_at,
+                                        previous_hash, hash)
+        SELECT c.global_position, tx, c.stream_id, c.stream_version, c.event_type, c.schema_version, c.event_id,
+               c.payload, c.metadata, c.occurred_at, now(), c.previous_hash,
+               event_store.event_hash(c.previous_hash, c.global_position, c.stream_id, c.stream_version,
+                                      c.event_type, c.schema_version, c.event_id, c.occurred_at, now(),
+                                      c.payload, c.metadata)
+          FROM chained c
+        RETURNING events.global_position, events.stream_id, events.stream_version, events.hash
+    ), heads AS (
+        SELECT DISTINCT ON (i.stream_id) i.stream_id, i.stream_version, i.hash
+          FROM inserted i ORDER BY i.stream_id, i.stream_version DESC
+    ), new_heads AS (
+        SELECT h.*, c.snapshot
+          FROM heads h LEFT JOIN unnest(stream_ids, snapshots) AS c(stream_id, snapshot) ON c.stream_id = h.stream_id
+    ), updated AS (
+        UPDATE event_store.streams s
+           SET version = h.stream_version, last_hash = h.hash, last_transaction_id = tx, snapshot = h.snapshot,
+               snapshot_version = CASE WHEN h.snapshot IS NULL THEN NULL ELSE append_events.snapshot_version END,
+               updated_at = now()
+          FROM new_heads h
+         WHERE s.stream_id = h.stream_id
+        RETURNING s.stream_id
+    ), created AS (
+        INSERT INTO event_store.streams (stream_id, category, version, last_hash, last_transaction_id, snapshot,
+                                         snapshot_version)
+        SELECT h.stream_id, split_part(h.stream_id, '-', 1), h.stream_version, h.hash, tx, h.snapshot,
+               CASE WHEN h.snapshot IS NULL THEN NULL ELSE append_events.snapshot_version END
+          FROM new_heads h
+         WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.stream_id = h.stream_id)
+        RETURNING 1
+    )
+    SELECT array_agg(i.global_position ORDER BY i.global_position), array_agg(i.stream_id ORDER BY i.global_position),
+           array_agg(i.stream_version ORDER BY i.global_position)
+      INTO out_positions, out_streams, out_versions
+      FROM inserted i;  -- PostgreSQL runs every data-modifying WITH (updated, created) to completion
 
     IF idempotency_key IS NOT NULL THEN
         INSERT INTO event_store.idempotency_keys (idempotency_key, request_hash, global_positions, stream_ids,
                                                   stream_versions, transaction_id)
-        VALUES (idempotency_key, request_hash, out_positions, event_streams, out_versions, tx);
+        VALUES (idempotency_key, request_hash, out_positions, out_streams, out_versions, tx);
     END IF;
 
-    PERFORM pg_notify('event_store_appended', tx::text || ':' || out_positions[cardinality(out_positions)]);
+    PERFORM pg_notify('event_store_appended', tx::text || ':' || out_positions[event_count]);
 
-    RETURN QUERY SELECT p, s, v, tx, false FROM unnest(out_positions, event_streams, out_versions) AS r(p, s, v);
+    RETURN QUERY SELECT p, s, v, tx, false FROM unnest(out_positions, out_streams, out_versions) AS r(p, s, v);
 END;
 $$;

@@ -1,12 +1,11 @@
 """The one command path used by the CLI, ingestion, the API and the fraud detector."""
 
-import dataclasses
 import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bank_pipeline.domain.aggregates import (
@@ -18,8 +17,9 @@ from bank_pipeline.domain.aggregates import (
 )
 from bank_pipeline.domain.decide import decide
 from bank_pipeline.domain.events import DomainEvent, event_from_stored
+from bank_pipeline.domain.serialization import to_json_fields
 from bank_pipeline.store import AppendResult, Checkpoint, ConcurrencyError, EventStore, IdempotencyConflict
-from bank_pipeline.store.records import NewEvent
+from bank_pipeline.store.records import NewEvent, StreamHead
 
 
 class RetriesExhausted(RuntimeError):
@@ -38,15 +38,8 @@ class CommandResult:
 
 def request_hash(command: Any) -> bytes:
     """A stable fingerprint of a command: the same request always hashes the same."""
-    body = {"command": type(command).__name__, "fields": dataclasses.asdict(command)}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=_json_default)
-    return hashlib.sha256(canonical.encode()).digest()
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+    body = {"command": type(command).__name__, "fields": to_json_fields(command)}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).digest()
 
 
 class CommandHandler:
@@ -73,10 +66,6 @@ class CommandHandler:
         """Decide and append `command`. Raises a DomainError when the domain refuses it (nothing written),
         IdempotencyConflict when the key was used for another request."""
         fingerprint = request_hash(command)
-        if idempotency_key is not None:
-            earlier = self.store.idempotent_result(idempotency_key)
-            if earlier is not None:
-                return self._replayed(idempotency_key, fingerprint, earlier)
         command_id = (
             uuid.uuid5(uuid.NAMESPACE_URL, f"bank-pipeline:{idempotency_key}") if idempotency_key else uuid.uuid4()
         )
@@ -96,7 +85,11 @@ class CommandHandler:
 
     def _attempt(self, command, command_id, metadata, idempotency_key, fingerprint) -> CommandResult:
         stream_ids = list(dict.fromkeys(command.stream_ids()))
-        states, versions = self.load(stream_ids)
+        # A retried request (same key) gets the original result without deciding again.
+        heads, earlier = self.store.heads_and_idempotent_result(stream_ids, idempotency_key)
+        if earlier is not None:
+            return self._replayed(idempotency_key, fingerprint, earlier)
+        states, versions = self._states(stream_ids, heads)
         now = self.clock()
         decisions = decide(command, states, now)
         for stream_id, event in decisions:
@@ -143,7 +136,9 @@ class CommandHandler:
     def load(self, stream_ids: Sequence[str]) -> tuple[dict[str, Any], dict[str, int]]:
         """Current state and version of each stream: from the cached snapshot when it is current,
         else by folding the stream's events (upcast to their current schema)."""
-        heads = self.store.stream_heads(stream_ids)
+        return self._states(stream_ids, self.store.stream_heads(stream_ids))
+
+    def _states(self, stream_ids: Sequence[str], heads: dict[str, StreamHead]) -> tuple[dict[str, Any], dict[str, int]]:
         states: dict[str, Any] = {}
         versions: dict[str, int] = {}
         for stream_id in stream_ids:

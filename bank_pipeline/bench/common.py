@@ -68,8 +68,12 @@ def scratch_database(server_url: str, name: str, *, keep: bool = False) -> Itera
 
 
 def checkpoint(url: str) -> bool:
-    """Flush dirty buffers before a measured phase so one phase does not pay for the other's writes.
-    Needs superuser or pg_checkpoint; returns False (and measures anyway) when not allowed."""
+    """Before a measured phase: ANALYZE (the statistics autovacuum keeps in a running system, as
+    `pgbench -i` does for its own tables), then flush dirty buffers so one phase does not pay for the
+    other's writes. CHECKPOINT needs superuser or pg_checkpoint; returns False (and measures anyway)
+    when not allowed."""
+    with connect(url) as conn:
+        conn.execute("ANALYZE")
     try:
         with connect(url) as conn:
             conn.execute("CHECKPOINT")

@@ -7,6 +7,7 @@ Values become str/int/bool/None/list/dict only; datetimes become ISO-8601 UTC te
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -16,21 +17,33 @@ T = TypeVar("T")
 
 
 def to_json_fields(instance: Any) -> dict[str, Any]:
-    return {field.name: _encode(getattr(instance, field.name)) for field in fields(instance)}
+    return {name: _encode(getattr(instance, name)) for name in _field_names(type(instance))}
 
 
 def from_json_fields(cls: type[T], data: dict[str, Any]) -> T:
-    hints = _field_hints(cls)
-    return cls(**{name: _decode(hint, data[name]) for name, hint in hints.items()})
+    return cls(**{name: decode(data[name]) for name, decode in _field_decoders(cls)})
+
+
+# Events and snapshots are (de)serialised on every command: the type introspection is done once per class.
 
 
 @cache
-def _field_hints(cls: type) -> dict[str, Any]:
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(cls))
+
+
+@cache
+def _field_decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     hints = get_type_hints(cls)
-    return {field.name: hints[field.name] for field in fields(cls)}
+    return tuple((field.name, _decoder(hints[field.name])) for field in fields(cls))
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         if value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r} cannot be serialised; domain times are UTC")
@@ -42,20 +55,26 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+@cache
+def _decoder(hint: Any) -> Callable[[Any], Any]:
+    """A function that turns the JSON form of a `hint`-typed field back into its value (None stays None)."""
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         concrete = [arg for arg in get_args(hint) if arg is not type(None)]
         if len(concrete) != 1:
             raise TypeError(f"cannot decode a field of type {hint!r}")
-        return _decode(concrete[0], value)
+        return _decoder(concrete[0])
     if hint is datetime:
-        return datetime.fromisoformat(value)
-    if origin is tuple:
-        item_hint = get_args(hint)[0]
-        return tuple(_decode(item_hint, item) for item in value)
-    if isinstance(hint, type) and is_dataclass(hint):
-        return from_json_fields(hint, value)
+        convert: Callable[[Any], Any] = datetime.fromisoformat
+    elif origin is tuple:
+        item = _decoder(get_args(hint)[0])
+        convert = lambda values: tuple(item(value) for value in values)  # noqa: E731
+    elif isinstance(hint, type) and is_dataclass(hint):
+        convert = lambda data: from_json_fields(hint, data)  # noqa: E731
+    else:
+        return _identity
+    return lambda value: None if value is None else convert(value)
+
+
+def _identity(value: Any) -> Any:
     return value

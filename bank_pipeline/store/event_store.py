@@ -1,5 +1,6 @@
 """Appending and reading events. All writes go through sql/005_event_store_append.sql."""
 
+import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -8,7 +9,6 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from bank_pipeline.store.errors import translate
@@ -20,6 +20,10 @@ EVENT_COLUMNS = (
 )
 NOTIFY_CHANNEL = "event_store_appended"
 PARTITION_MARGIN = timedelta(days=45)
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
@@ -71,28 +75,32 @@ class EventStore:
             checked.setdefault(event.stream_id, None)
         snapshots = snapshots or {}
         now = datetime.now(UTC)
-        params = (
-            list(checked),
-            list(checked.values()),
-            [Jsonb(snapshots[s]) if s in snapshots else None for s in checked],
-            snapshot_version,
-            [e.stream_id for e in events],
-            [e.event_type for e in events],
-            [e.schema_version for e in events],
-            [e.event_id for e in events],
-            [Jsonb(e.payload) for e in events],
-            [Jsonb(e.metadata) for e in events],
-            [e.occurred_at or now for e in events],
-            idempotency_key,
-            request_hash,
-        )
+        streams_document = [
+            {
+                "stream_id": stream_id,
+                "expected": expected,
+                **({"snapshot": snapshots[stream_id]} if stream_id in snapshots else {}),
+            }
+            for stream_id, expected in checked.items()
+        ]
+        events_document = [
+            {
+                "stream_id": e.stream_id,
+                "event_type": e.event_type,
+                "schema_version": e.schema_version,
+                "event_id": str(e.event_id),
+                "payload": e.payload,
+                "metadata": e.metadata,
+                "occurred_at": (e.occurred_at or now).isoformat(),
+            }
+            for e in events
+        ]
         with self._connection(conn) as connection:
             try:
                 rows = connection.execute(
                     "SELECT global_position, stream_id, stream_version, transaction_id, replayed "
-                    "FROM event_store.append_events(%s::text[], %s::bigint[], %s::jsonb[], %s, %s::text[], "
-                    "%s::text[], %s::int[], %s::uuid[], %s::jsonb[], %s::jsonb[], %s::timestamptz[], %s, %s)",
-                    params,
+                    "FROM event_store.append_events(%s::jsonb, %s::jsonb, %s, %s, %s)",
+                    (_json(streams_document), _json(events_document), snapshot_version, idempotency_key, request_hash),
                 ).fetchall()
             except psycopg.Error as error:
                 raise translate(error, idempotency_key) from error
@@ -185,6 +193,25 @@ class EventStore:
             ).fetchall()
         return {row[0]: StreamHead(*row) for row in rows}
 
+    def heads_and_idempotent_result(
+        self, stream_ids: Iterable[str], idempotency_key: str | None
+    ) -> tuple[dict[str, StreamHead], tuple[bytes, AppendResult] | None]:
+        """`stream_heads` and `idempotent_result` in one round trip: what a command needs before deciding."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                # One row per existing stream, each carrying the idempotency row (or NULLs); one row of
+                # NULLs when neither exists.
+                "SELECT s.stream_id, s.version, s.snapshot, s.snapshot_version, k.request_hash, "
+                "k.global_positions, k.stream_ids, k.stream_versions, k.transaction_id "
+                "FROM (VALUES (1)) AS one "
+                "LEFT JOIN event_store.streams s ON s.stream_id = ANY(%s) "
+                "LEFT JOIN event_store.idempotency_keys k ON k.idempotency_key = %s",
+                (list(stream_ids), idempotency_key),
+            ).fetchall()
+        heads = {row[0]: StreamHead(*row[:4]) for row in rows if row[0] is not None}
+        earlier = rows[0][4:]
+        return heads, (_idempotent_result(*earlier) if earlier[0] is not None else None)
+
     def idempotent_result(self, idempotency_key: str) -> tuple[bytes, AppendResult] | None:
         """The request hash and result stored under `idempotency_key`, if it was used."""
         with self.pool.connection() as conn:
@@ -193,10 +220,13 @@ class EventStore:
                 "FROM event_store.idempotency_keys WHERE idempotency_key = %s",
                 (idempotency_key,),
             ).fetchone()
-        if row is None:
-            return None
-        request_hash, positions, streams, versions, transaction_id = row
-        reached: dict[str, int] = {}
-        for stream_id, version in zip(streams, versions, strict=True):
-            reached[stream_id] = max(version, reached.get(stream_id, 0))
-        return bytes(request_hash), AppendResult(tuple(positions), reached, transaction_id, replayed=True)
+        return None if row is None else _idempotent_result(*row)
+
+
+def _idempotent_result(
+    request_hash: bytes, positions: list[int], streams: list[str], versions: list[int], transaction_id: int
+) -> tuple[bytes, AppendResult]:
+    reached: dict[str, int] = {}
+    for stream_id, version in zip(streams, versions, strict=True):
+        reached[stream_id] = max(version, reached.get(stream_id, 0))
+    return bytes(request_hash), AppendResult(tuple(positions), reached, transaction_id, replayed=True)
