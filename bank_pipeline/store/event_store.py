@@ -122,8 +122,11 @@ class EventStore:
             self._partitions_ready_until = self.ensure_partitions()
 
     def ensure_partitions(self) -> datetime:
-        """Create the monthly partitions up to `partitions_ahead_months` ahead; returns their end."""
-        with self.pool.connection() as conn:
+        """Create the monthly partitions up to `partitions_ahead_months` ahead; returns their end.
+
+        Uses its own short-lived connection: the caller of append may hold the pool's last one, inside
+        a transaction this must not write in."""
+        with psycopg.connect(self.pool.conninfo, autocommit=True) as conn:
             (until,) = conn.execute(
                 "SELECT event_store.ensure_partitions(%s)", (self._partitions_ahead_months,)
             ).fetchone()
