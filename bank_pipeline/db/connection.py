@@ -1,8 +1,5 @@
 """Where the database is, and connections to it. One code path for embedded and external servers."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import psycopg
 from psycopg_pool import ConnectionPool
 from sqlalchemy.engine import make_url
@@ -42,18 +39,13 @@ def connect(url: str | None = None, *, autocommit: bool = True) -> psycopg.Conne
         ) from error
 
 
-def pool(url: str | None = None, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
+def pool(url: str | None = None, *, min_size: int = 1, max_size: int = 8, timeout: float = 30) -> ConnectionPool:
     """A connection pool of autocommit connections: each store call is its own transaction."""
     return ConnectionPool(
         url or database_url(),
         min_size=min_size,
         max_size=max_size,
+        timeout=timeout,
         kwargs={"autocommit": True},
         open=True,
     )
-
-
-@contextmanager
-def transaction(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    with conn.transaction():
-        yield conn

@@ -164,3 +164,14 @@ def test_a_transaction_counter_behind_the_stored_events_is_refused(store, unique
     with pytest.raises(TransactionIdsWentBackwards, match="logical restore"):
         store.append([event(a)])
     assert count_events(store, a) == 1
+
+
+def test_appending_on_the_pools_only_connection_does_not_deadlock(database_url, unique):
+    """The first append of a process also checks the monthly partitions, on a connection of its own."""
+    from bank_pipeline.db.connection import pool as make_pool
+
+    with make_pool(database_url, max_size=1, timeout=5) as single:
+        store = EventStore(single)
+        with single.connection() as conn, conn.transaction():
+            result = store.append([event(f"test-a{unique}")], conn=conn)
+    assert result.stream_versions == {f"test-a{unique}": 1}
