@@ -33,15 +33,19 @@ def test_killed_writers_leave_no_partial_or_duplicate_effects(fresh_store, fresh
         account(handler, "crash-owner", account_id, funds=50_000)
 
     rng = random.Random(3)
-    kills = 0
+    done = -1
     for _ in range(4):
+        # Let the writer get a random distance past where the previous one died, then kill it mid-work.
+        target = min(done + rng.randint(10, 60), OPERATIONS - 20)
         writer = start_writer(fresh_database_url)
-        time.sleep(rng.uniform(1.0, 2.0))
-        if writer.poll() is None:
-            os.kill(writer.pid, signal.SIGKILL)
-            kills += 1
+        for line in writer.stdout:
+            done = max(done, int(line))
+            if done >= target:
+                break
+        time.sleep(rng.uniform(0, 0.05))
+        os.kill(writer.pid, signal.SIGKILL)
         writer.wait()
-    assert kills >= 2, "the writer finished before it could be killed: raise OPERATIONS"
+        assert writer.returncode == -signal.SIGKILL
 
     final = start_writer(fresh_database_url)
     out, err = final.communicate(timeout=240)
