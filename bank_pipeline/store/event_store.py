@@ -104,12 +104,9 @@ class EventStore:
                 ).fetchall()
             except psycopg.Error as error:
                 raise translate(error, idempotency_key) from error
-        versions: dict[str, int] = {}
-        for _, stream_id, version, _, _ in rows:
-            versions[stream_id] = max(version, versions.get(stream_id, 0))
         return AppendResult(
             global_positions=tuple(row[0] for row in rows),
-            stream_versions=versions,
+            stream_versions=_versions_reached([row[1] for row in rows], [row[2] for row in rows]),
             transaction_id=rows[0][3],
             replayed=rows[0][4],
         )
@@ -199,7 +196,8 @@ class EventStore:
     def heads_and_idempotent_result(
         self, stream_ids: Iterable[str], idempotency_key: str | None
     ) -> tuple[dict[str, StreamHead], tuple[bytes, AppendResult] | None]:
-        """`stream_heads` and `idempotent_result` in one round trip: what a command needs before deciding."""
+        """The heads of `stream_ids` and the result stored under `idempotency_key` (request hash and
+        result, or None when the key is new), in one round trip: what a command needs before deciding."""
         with self.pool.connection() as conn:
             rows = conn.execute(
                 # One row per existing stream, each carrying the idempotency row (or NULLs); one row of
@@ -215,21 +213,17 @@ class EventStore:
         earlier = rows[0][4:]
         return heads, (_idempotent_result(*earlier) if earlier[0] is not None else None)
 
-    def idempotent_result(self, idempotency_key: str) -> tuple[bytes, AppendResult] | None:
-        """The request hash and result stored under `idempotency_key`, if it was used."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT request_hash, global_positions, stream_ids, stream_versions, transaction_id "
-                "FROM event_store.idempotency_keys WHERE idempotency_key = %s",
-                (idempotency_key,),
-            ).fetchone()
-        return None if row is None else _idempotent_result(*row)
-
 
 def _idempotent_result(
     request_hash: bytes, positions: list[int], streams: list[str], versions: list[int], transaction_id: int
 ) -> tuple[bytes, AppendResult]:
+    reached = _versions_reached(streams, versions)
+    return bytes(request_hash), AppendResult(tuple(positions), reached, transaction_id, replayed=True)
+
+
+def _versions_reached(streams: list[str], versions: list[int]) -> dict[str, int]:
+    """The version each stream reached, from one (stream, version) pair per appended event."""
     reached: dict[str, int] = {}
     for stream_id, version in zip(streams, versions, strict=True):
         reached[stream_id] = max(version, reached.get(stream_id, 0))
-    return bytes(request_hash), AppendResult(tuple(positions), reached, transaction_id, replayed=True)
+    return reached
