@@ -42,6 +42,39 @@ def request_hash(command: Any) -> bytes:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).digest()
 
 
+def command_metadata(
+    command: Any, command_id: uuid.UUID, actor: str, correlation_id: str | None = None, causation_id: str | None = None
+) -> dict[str, str]:
+    """What every event a command causes records about who asked, for what, and in reply to what."""
+    return {
+        "command_id": str(command_id),
+        "command_type": type(command).__name__,
+        "correlation_id": correlation_id or str(command_id),
+        "causation_id": causation_id or str(command_id),
+        "actor": actor,
+    }
+
+
+def decide_and_evolve(
+    command: Any, states: dict[str, Any], now: datetime, metadata: dict[str, str]
+) -> tuple[list[tuple[str, DomainEvent]], list[NewEvent]]:
+    """Let the domain decide `command`, apply its events to `states` (in place), and return the decisions
+    and the events to append. Raises a DomainError when the command is refused."""
+    decisions = decide(command, states, now)
+    new_events = []
+    for stream_id, event in decisions:
+        states[stream_id] = evolve(states.get(stream_id), event)
+        new_events.append(
+            NewEvent(stream_id, event.event_type, event.to_payload(), event.schema_version, metadata, now)
+        )
+    return decisions, new_events
+
+
+def _command_id(idempotency_key: str) -> uuid.UUID:
+    """Retries of one request (same key) are one command."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"bank-pipeline:{idempotency_key}")
+
+
 class CommandHandler:
     def __init__(
         self,
@@ -66,16 +99,8 @@ class CommandHandler:
         """Decide and append `command`. Raises a DomainError when the domain refuses it (nothing written),
         IdempotencyConflict when the key was used for another request."""
         fingerprint = request_hash(command)
-        command_id = (
-            uuid.uuid5(uuid.NAMESPACE_URL, f"bank-pipeline:{idempotency_key}") if idempotency_key else uuid.uuid4()
-        )
-        metadata = {
-            "command_id": str(command_id),
-            "command_type": type(command).__name__,
-            "correlation_id": correlation_id or str(command_id),
-            "causation_id": causation_id or str(command_id),
-            "actor": actor,
-        }
+        command_id = _command_id(idempotency_key) if idempotency_key else uuid.uuid4()
+        metadata = command_metadata(command, command_id, actor, correlation_id, causation_id)
         for _ in range(self.max_attempts):
             try:
                 return self._attempt(command, command_id, metadata, idempotency_key, fingerprint)
@@ -90,25 +115,11 @@ class CommandHandler:
         if earlier is not None:
             return self._replayed(idempotency_key, fingerprint, earlier)
         states, versions = self._states(stream_ids, heads)
-        now = self.clock()
-        decisions = decide(command, states, now)
-        for stream_id, event in decisions:
-            states[stream_id] = evolve(states.get(stream_id), event)
-        touched = {stream_id for stream_id, _ in decisions}
+        decisions, new_events = decide_and_evolve(command, states, self.clock(), metadata)
         result = self.store.append(
-            [
-                NewEvent(
-                    stream_id=stream_id,
-                    event_type=event.event_type,
-                    schema_version=event.schema_version,
-                    payload=event.to_payload(),
-                    metadata=metadata,
-                    occurred_at=now,
-                )
-                for stream_id, event in decisions
-            ],
+            new_events,
             versions,
-            snapshots={s: state_to_snapshot(states[s]) for s in touched},
+            snapshots={s: state_to_snapshot(states[s]) for s in {e.stream_id for e in new_events}},
             snapshot_version=SNAPSHOT_VERSION,
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
@@ -128,9 +139,8 @@ class CommandHandler:
         stored_hash, result = earlier
         if stored_hash != fingerprint:
             raise IdempotencyConflict(key)
-        command_id = uuid.uuid5(uuid.NAMESPACE_URL, f"bank-pipeline:{key}")
         return CommandResult(
-            command_id, result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
+            _command_id(key), result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
         )
 
     def load(self, stream_ids: Sequence[str]) -> tuple[dict[str, Any], dict[str, int]]:

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bank_pipeline.application import CommandHandler, RetriesExhausted
+from bank_pipeline.application.handler import command_metadata, decide_and_evolve
 from bank_pipeline.bench import pgbench
 from bank_pipeline.bench.common import (
     BENCH_DATABASE,
@@ -44,8 +45,7 @@ from bank_pipeline.bench.common import (
 )
 from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.domain import commands as c
-from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, evolve, state_to_snapshot
-from bank_pipeline.domain.decide import decide
+from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, state_to_snapshot
 from bank_pipeline.domain.errors import DomainError
 from bank_pipeline.domain.streams import account_stream, customer_stream
 from bank_pipeline.settings import get_settings
@@ -169,19 +169,8 @@ def seed_customers_and_accounts(store: EventStore, plan: TransferPlan, index: in
 
 
 def _decided(command: Any, states: dict[str, Any], now: datetime) -> list[NewEvent]:
-    command_id = str(uuid.uuid4())
-    metadata = {
-        "command_id": command_id,
-        "command_type": type(command).__name__,
-        "correlation_id": command_id,
-        "causation_id": command_id,
-        "actor": "bench-setup",
-    }
-    decided = []
-    for stream_id, event in decide(command, states, now):
-        states[stream_id] = evolve(states[stream_id], event)
-        decided.append(NewEvent(stream_id, event.event_type, event.to_payload(), event.schema_version, metadata, now))
-    return decided
+    metadata = command_metadata(command, uuid.uuid4(), "bench-setup")
+    return decide_and_evolve(command, states, now, metadata)[1]
 
 
 def _check_seeded(handler: CommandHandler, own: list[int], rng: random.Random) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bank_pipeline.domain import events
-from bank_pipeline.domain.account import OUTBOUND_TRANSFER_HOLD_REASON
+from bank_pipeline.domain.account import OUTBOUND_TRANSFER_HOLD_REASON, AccountState
 from bank_pipeline.domain.account_rules import (
     credit_entry,
     debit_entry,
@@ -68,19 +68,20 @@ def open_account(command: OpenAccount, states: StreamStates, now: datetime) -> D
 
 
 def credit_account(command: CreditAccount, states: StreamStates, now: datetime) -> Decision:
-    account_id = validate_id(command.account_id, "account_id")
-    with errors_about(f"account {account_id}"):
-        amount = validate_amount(command.amount)
-        currency = validate_currency(command.currency)
-        transfer_id = validate_id(command.transfer_id, "transfer_id")
-        counterparty = optional_text(command.counterparty, "counterparty")
-        reference = optional_text(command.reference, "reference")
-    account = require_account(states, account_id)
-    require_usable(account, currency)
+    account, amount, transfer_id, counterparty, reference = _external_movement(command, states)
     return [credit_entry(account, amount, transfer_id, "external", counterparty, reference)]
 
 
 def debit_account(command: DebitAccount, states: StreamStates, now: datetime) -> Decision:
+    account, amount, transfer_id, counterparty, reference = _external_movement(command, states)
+    require_funds(account, amount)
+    return [debit_entry(account, amount, transfer_id, "external", counterparty, reference)]
+
+
+def _external_movement(
+    command: CreditAccount | DebitAccount, states: StreamStates
+) -> tuple[AccountState, int, str, str | None, str | None]:
+    """The checked fields of money entering or leaving the bank through one usable account."""
     account_id = validate_id(command.account_id, "account_id")
     with errors_about(f"account {account_id}"):
         amount = validate_amount(command.amount)
@@ -90,8 +91,7 @@ def debit_account(command: DebitAccount, states: StreamStates, now: datetime) ->
         reference = optional_text(command.reference, "reference")
     account = require_account(states, account_id)
     require_usable(account, currency)
-    require_funds(account, amount)
-    return [debit_entry(account, amount, transfer_id, "external", counterparty, reference)]
+    return account, amount, transfer_id, counterparty, reference
 
 
 def place_hold(command: PlaceHold, states: StreamStates, now: datetime) -> Decision:

@@ -2,8 +2,6 @@
 
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.domain import commands as c
-from bank_pipeline.domain.aggregates import fold
-from bank_pipeline.domain.events import event_from_stored
 from bank_pipeline.store import EventStore
 
 
@@ -26,10 +24,6 @@ def account(
     if funds:
         handler.execute(c.CreditAccount(account_id, funds, currency, f"fund-{account_id}", "Employer", "Salary"))
     return account_id
-
-
-def folded(store: EventStore, stream_id: str):
-    return fold(event_from_stored(e.event_type, e.schema_version, e.payload) for e in store.read_stream(stream_id))
 
 
 def event_count(store: EventStore) -> int:

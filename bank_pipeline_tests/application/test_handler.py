@@ -7,7 +7,7 @@ from bank_pipeline.domain import commands as c
 from bank_pipeline.domain import errors
 from bank_pipeline.domain.streams import account_stream, transfer_stream
 from bank_pipeline.store import IdempotencyConflict
-from bank_pipeline_tests.application.bank import account, customer, event_count, folded
+from bank_pipeline_tests.application.bank import account, customer, event_count
 
 
 @pytest.fixture
@@ -220,7 +220,7 @@ def test_cached_snapshots_equal_a_fold_of_the_events(handler, store, bank, uniqu
         c.PlaceHold(bank["ada"], f"h{unique}", 20_00, "EUR", datetime.now(UTC) + timedelta(days=1), "card auth")
     )
     for account_id in bank.values():
-        assert state(handler, account_id) == folded(store, account_stream(account_id))
+        assert state(handler, account_id) == handler.fold_stream(account_stream(account_id))
 
 
 def test_a_stale_snapshot_is_ignored_and_the_stream_folded(handler, store, bank):
