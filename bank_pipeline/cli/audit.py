@@ -38,12 +38,11 @@ def verify(show: int = typer.Option(10, help="How many findings to print.")) -> 
 @operator_errors
 def seal(max_events: int = typer.Option(100_000, help="Largest number of events in one digest.")) -> None:
     """Seal digests over every final event not yet covered by one."""
-    sealed = 0
     with Runtime.open() as runtime:
-        while (digest := runtime.store.seal_digest(max_events)) is not None:
-            sealed += 1
-            typer.echo(
-                f"digest {digest['digest_number']}: {digest['event_count']} events through position "
-                f"{digest['last_position']}: {digest['digest'].hex()}"
-            )
-    typer.echo(f"sealed {sealed} digest(s)")
+        sealed = runtime.store.seal_all_digests(max_events)
+    for digest in sealed:
+        typer.echo(
+            f"digest {digest['digest_number']}: {digest['event_count']} events through position "
+            f"{digest['last_position']}: {digest['digest'].hex()}"
+        )
+    typer.echo(f"sealed {len(sealed)} digest(s)")

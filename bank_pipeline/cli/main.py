@@ -37,15 +37,16 @@ def demo() -> None:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("running the scripted bank", total=len(script(datetime.now(UTC))))
             outcome = run_demo(runtime.handler, on_step=lambda name: progress.update(task, advance=1, description=name))
-        sealed = 0
-        while runtime.store.seal_digest() is not None:
-            sealed += 1
+        sealed = len(runtime.store.seal_all_digests())
         with runtime.pool.connection() as conn:
             report = verify(conn)
-            balances = conn.execute(
-                "SELECT stream_id, snapshot->>'currency', (snapshot->>'ledger_balance')::bigint, snapshot->>'status' "
-                "FROM event_store.streams WHERE category = 'account' ORDER BY stream_id"
-            ).fetchall()
+            account_streams = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT stream_id FROM event_store.streams WHERE category = 'account' ORDER BY stream_id"
+                )
+            ]
+        accounts_now, _ = runtime.handler.load(account_streams)
     elapsed = time.perf_counter() - started
 
     console.print(
@@ -59,8 +60,10 @@ def demo() -> None:
             refused.add_row(name, code, message)
         console.print(refused)
     accounts = Table("account stream", "currency", "ledger balance", "status", title="Accounts")
-    for stream_id, currency, balance, status in balances:
-        accounts.add_row(stream_id, currency, format_amount(balance, currency), status)
+    for stream_id, account in accounts_now.items():
+        accounts.add_row(
+            stream_id, account.currency, format_amount(account.ledger_balance, account.currency), account.status
+        )
     console.print(accounts)
     console.print(
         f"audit: {report.events_checked} events, {report.digests_checked} digests "

@@ -138,6 +138,13 @@ class EventStore:
                 return None
             return dict(zip([c.name for c in cursor.description], row, strict=True))
 
+    def seal_all_digests(self, max_events: int = 100_000) -> list[dict[str, Any]]:
+        """Seal digests until every final event is covered; returns the digests sealed now."""
+        sealed = []
+        while (digest := self.seal_digest(max_events)) is not None:
+            sealed.append(digest)
+        return sealed
+
     # -- reading ---------------------------------------------------------------------------------
 
     def read_stream(

@@ -13,10 +13,9 @@ from bank_pipeline.defs.resources import BankDatabase
     ),
 )
 def event_store_digests(context: dg.AssetExecutionContext, bank_db: BankDatabase) -> dg.MaterializeResult:
-    sealed = []
     with bank_db.runtime() as runtime:
-        while (digest := runtime.store.seal_digest()) is not None:
-            sealed.append(digest)
+        sealed = runtime.store.seal_all_digests()
+        for digest in sealed:
             context.log.info(f"sealed digest {digest['digest_number']} over {digest['event_count']} events")
         with runtime.pool.connection() as conn:
             total_digests, total_events = conn.execute(
