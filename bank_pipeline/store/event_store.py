@@ -129,6 +129,15 @@ class EventStore:
             ).fetchone()
         return until
 
+    def partitions(self) -> list[str]:
+        """The names of the monthly partitions of event_store.events, oldest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'event_store.events'::regclass ORDER BY 1"
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def seal_digest(self, max_events: int = 100_000) -> dict[str, Any] | None:
         """Seal the next digest over final events not yet covered; None when there is nothing new."""
         with self.pool.connection() as conn:
@@ -144,6 +153,14 @@ class EventStore:
         while (digest := self.seal_digest(max_events)) is not None:
             sealed.append(digest)
         return sealed
+
+    def digest_totals(self) -> tuple[int, int]:
+        """How many digests are sealed, and how many events they cover."""
+        with self.pool.connection() as conn:
+            digests, events = conn.execute(
+                "SELECT count(*), coalesce(sum(event_count), 0) FROM event_store.digests"
+            ).fetchone()
+        return digests, int(events)
 
     # -- reading ---------------------------------------------------------------------------------
 

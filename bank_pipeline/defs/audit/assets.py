@@ -17,15 +17,12 @@ def event_store_digests(context: dg.AssetExecutionContext, bank_db: BankDatabase
         sealed = runtime.store.seal_all_digests()
         for digest in sealed:
             context.log.info(f"sealed digest {digest['digest_number']} over {digest['event_count']} events")
-        with runtime.pool.connection() as conn:
-            total_digests, total_events = conn.execute(
-                "SELECT count(*), coalesce(sum(event_count), 0) FROM event_store.digests"
-            ).fetchone()
+        total_digests, total_events = runtime.store.digest_totals()
     metadata: dict = {
         "digests_sealed_now": len(sealed),
         "events_sealed_now": sum(d["event_count"] for d in sealed),
         "digests_total": total_digests,
-        "events_covered_total": int(total_events),
+        "events_covered_total": total_events,
     }
     if sealed:
         metadata["latest_digest"] = sealed[-1]["digest"].hex()

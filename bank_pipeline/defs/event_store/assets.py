@@ -15,14 +15,7 @@ from bank_pipeline.defs.resources import BankDatabase
 def event_store_partitions(context: dg.AssetExecutionContext, bank_db: BankDatabase) -> dg.MaterializeResult:
     with bank_db.runtime() as runtime:
         ready_until = runtime.store.ensure_partitions()
-        with runtime.pool.connection() as conn:
-            partitions = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                    "WHERE i.inhparent = 'event_store.events'::regclass ORDER BY 1"
-                )
-            ]
+        partitions = runtime.store.partitions()
     context.log.info(f"{len(partitions)} partitions, ready until {ready_until}")
     return dg.MaterializeResult(
         metadata={
