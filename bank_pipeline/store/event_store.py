@@ -1,4 +1,5 @@
-"""Appending and reading events. All writes go through sql/005_event_store_append.sql."""
+"""Appending and reading events. Writes go through sql/005_event_store_append.sql (a command's events) or
+sql/007_event_store_batch_append.sql (large batches, by COPY)."""
 
 import json
 import threading
@@ -11,7 +12,9 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
+from bank_pipeline.store.batch_append import append_by_copy, encoded_json
 from bank_pipeline.store.errors import translate
+from bank_pipeline.store.hashing import NotCanonicalJson
 from bank_pipeline.store.records import START, AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamHead
 
 EVENT_COLUMNS = (
@@ -19,11 +22,30 @@ EVENT_COLUMNS = (
     "payload, metadata, occurred_at, recorded_at, previous_hash, hash"
 )
 NOTIFY_CHANNEL = "event_store_appended"
+#: Appends of at least this many events go through COPY (store/batch_append.py); smaller ones, such as a
+#: command's, through one call of append_events.
+COPY_THRESHOLD = 64
 PARTITION_MARGIN = timedelta(days=45)
 
 
 def _json(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"occurred_at must carry a time zone, not {moment!r}: use datetime.now(UTC) and the like")
+    return moment
+
+
+def _result(rows: list[Sequence[Any]], replayed: bool) -> AppendResult:
+    """rows: one (global_position, stream_id, stream_version, transaction_id) per event."""
+    return AppendResult(
+        global_positions=tuple(row[0] for row in rows),
+        stream_versions=_versions_reached([row[1] for row in rows], [row[2] for row in rows]),
+        transaction_id=rows[0][3],
+        replayed=replayed,
+    )
 
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
@@ -33,8 +55,9 @@ def _recorded(row: Sequence[Any]) -> RecordedEvent:
 class EventStore:
     """The write side's only door. Thread-safe: each call borrows a connection from the pool."""
 
-    def __init__(self, pool: ConnectionPool, *, partitions_ahead_months: int = 3):
+    def __init__(self, pool: ConnectionPool, *, partitions_ahead_months: int = 3, copy_threshold: int = COPY_THRESHOLD):
         self.pool = pool
+        self.copy_threshold = copy_threshold
         self._partitions_ahead_months = partitions_ahead_months
         self._partitions_ready_until: datetime | None = None
         self._partition_lock = threading.Lock()
@@ -75,6 +98,35 @@ class EventStore:
             checked.setdefault(event.stream_id, None)
         snapshots = snapshots or {}
         now = datetime.now(UTC)
+        occurred_at = [_aware(e.occurred_at or now) for e in events]
+        with self._connection(conn) as connection:
+            try:
+                if len(events) >= self.copy_threshold:
+                    try:
+                        payloads = encoded_json([e.payload for e in events])
+                        metadata = encoded_json([e.metadata for e in events])
+                    except NotCanonicalJson:
+                        pass  # PostgreSQL hashes these: the SQL path below
+                    else:
+                        rows, replayed = append_by_copy(
+                            connection, events, checked, occurred_at, payloads, metadata, snapshots=snapshots,
+                            snapshot_version=snapshot_version, idempotency_key=idempotency_key,
+                            request_hash=request_hash,
+                        )  # fmt: skip
+                        return _result(rows, replayed)
+                rows = self._append_events(
+                    connection, events, checked, occurred_at, snapshots, snapshot_version, idempotency_key,
+                    request_hash,
+                )  # fmt: skip
+            except psycopg.Error as error:
+                raise translate(error, idempotency_key) from error
+        return _result([row[:4] for row in rows], rows[0][4])
+
+    @staticmethod
+    def _append_events(
+        connection, events, checked, occurred_at, snapshots, snapshot_version, idempotency_key, request_hash
+    ) -> list[tuple]:
+        """One call of event_store.append_events (sql/005): a single round trip, for a command's events."""
         streams_document = [
             {
                 "stream_id": stream_id,
@@ -91,25 +143,15 @@ class EventStore:
                 "event_id": str(e.event_id),
                 "payload": e.payload,
                 "metadata": e.metadata,
-                "occurred_at": (e.occurred_at or now).isoformat(),
+                "occurred_at": occurred.isoformat(),
             }
-            for e in events
+            for e, occurred in zip(events, occurred_at, strict=True)
         ]
-        with self._connection(conn) as connection:
-            try:
-                rows = connection.execute(
-                    "SELECT global_position, stream_id, stream_version, transaction_id, replayed "
-                    "FROM event_store.append_events(%s::jsonb, %s::jsonb, %s, %s, %s)",
-                    (_json(streams_document), _json(events_document), snapshot_version, idempotency_key, request_hash),
-                ).fetchall()
-            except psycopg.Error as error:
-                raise translate(error, idempotency_key) from error
-        return AppendResult(
-            global_positions=tuple(row[0] for row in rows),
-            stream_versions=_versions_reached([row[1] for row in rows], [row[2] for row in rows]),
-            transaction_id=rows[0][3],
-            replayed=rows[0][4],
-        )
+        return connection.execute(
+            "SELECT global_position, stream_id, stream_version, transaction_id, replayed "
+            "FROM event_store.append_events(%s::jsonb, %s::jsonb, %s, %s, %s)",
+            (_json(streams_document), _json(events_document), snapshot_version, idempotency_key, request_hash),
+        ).fetchall()
 
     def _ensure_partitions_ready(self) -> None:
         ready_until = self._partitions_ready_until

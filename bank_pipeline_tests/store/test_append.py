@@ -1,6 +1,10 @@
+"""The store's guarantees, checked on both append paths: one call of append_events (a command's few
+events) and COPY (large batches, forced here for every append)."""
+
 import psycopg
 import pytest
 
+from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.store import (
     AppendNotFirstWrite,
     ConcurrencyError,
@@ -9,6 +13,12 @@ from bank_pipeline.store import (
     NewEvent,
     TransactionIdsWentBackwards,
 )
+
+
+@pytest.fixture(params=["append_events", "copy"])
+def store(request, database_url):
+    with make_pool(database_url, max_size=4) as pool:
+        yield EventStore(pool, copy_threshold=1 if request.param == "copy" else 1_000_000)
 
 
 def event(stream: str, kind: str = "Noted", **payload) -> NewEvent:
@@ -162,8 +172,6 @@ def test_a_transaction_counter_behind_the_stored_events_is_refused(store, unique
 
 def test_appending_on_the_pools_only_connection_does_not_deadlock(database_url, unique):
     """The first append of a process also checks the monthly partitions, on a connection of its own."""
-    from bank_pipeline.db.connection import pool as make_pool
-
     with make_pool(database_url, max_size=1, timeout=5) as single:
         store = EventStore(single)
         with single.connection() as conn, conn.transaction():
