@@ -207,25 +207,28 @@ BEGIN
 END;
 $$;
 
--- What a command needs before it decides, in one round trip: the head (version and cached snapshot) of
--- each of its streams, and whatever is stored under its idempotency key. A generic plan with index
+-- What commands need before they decide, in one round trip: the head (version and cached snapshot) of
+-- each of their streams, and whatever is stored under their idempotency keys. A generic plan with index
 -- scans, like the functions above: a cached plan must not turn into a sequential scan of the
 -- idempotency keys, which grow by one row per command.
-CREATE FUNCTION event_store.command_context(stream_ids text[], idempotency_key text)
-RETURNS TABLE (stream_id text, version bigint, snapshot jsonb, snapshot_version integer, request_hash bytea,
-               global_positions bigint[], event_streams text[], event_versions bigint[], transaction_id bigint)
+CREATE FUNCTION event_store.command_context(stream_ids text[], idempotency_keys text[])
+RETURNS TABLE (stream_id text, version bigint, snapshot jsonb, snapshot_version integer, idempotency_key text,
+               request_hash bytea, global_positions bigint[], event_streams text[], event_versions bigint[],
+               transaction_id bigint)
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
 AS $$
 BEGIN
-    -- One row per existing stream, each carrying the idempotency row (or NULLs); one row of NULLs when
-    -- neither exists.
     RETURN QUERY
-    SELECT s.stream_id, s.version, s.snapshot, s.snapshot_version, k.request_hash, k.global_positions, k.stream_ids,
+    SELECT s.stream_id, s.version, s.snapshot, s.snapshot_version, NULL::text, NULL::bytea, NULL::bigint[],
+           NULL::text[], NULL::bigint[], NULL::bigint
+      FROM event_store.streams s
+     WHERE s.stream_id = ANY(command_context.stream_ids);
+    RETURN QUERY
+    SELECT NULL::text, NULL::bigint, NULL::jsonb, NULL::integer, k.idempotency_key, k.request_hash, k.global_positions, k.stream_ids,
            k.stream_versions, k.transaction_id
-      FROM (VALUES (1)) AS one
-      LEFT JOIN event_store.streams s ON s.stream_id = ANY(command_context.stream_ids)
-      LEFT JOIN event_store.idempotency_keys k ON k.idempotency_key = command_context.idempotency_key;
+      FROM event_store.idempotency_keys k
+     WHERE k.idempotency_key = ANY(command_context.idempotency_keys);
 END;
 $$;

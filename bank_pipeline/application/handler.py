@@ -70,7 +70,7 @@ def decide_and_evolve(
     return decisions, new_events
 
 
-def _command_id(idempotency_key: str) -> uuid.UUID:
+def command_id_for(idempotency_key: str) -> uuid.UUID:
     """Retries of one request (same key) are one command."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"bank-pipeline:{idempotency_key}")
 
@@ -99,7 +99,7 @@ class CommandHandler:
         """Decide and append `command`. Raises a DomainError when the domain refuses it (nothing written),
         IdempotencyConflict when the key was used for another request."""
         fingerprint = request_hash(command)
-        command_id = _command_id(idempotency_key) if idempotency_key else uuid.uuid4()
+        command_id = command_id_for(idempotency_key) if idempotency_key else uuid.uuid4()
         metadata = command_metadata(command, command_id, actor, correlation_id, causation_id)
         for _ in range(self.max_attempts):
             try:
@@ -111,10 +111,10 @@ class CommandHandler:
     def _attempt(self, command, command_id, metadata, idempotency_key, fingerprint) -> CommandResult:
         stream_ids = list(dict.fromkeys(command.stream_ids()))
         # A retried request (same key) gets the original result without deciding again.
-        heads, earlier = self.store.heads_and_idempotent_result(stream_ids, idempotency_key)
-        if earlier is not None:
-            return self._replayed(idempotency_key, fingerprint, earlier)
-        states, versions = self._states(stream_ids, heads)
+        heads, earlier = self.store.command_context(stream_ids, [idempotency_key] if idempotency_key else [])
+        if idempotency_key in earlier:
+            return self._replayed(idempotency_key, fingerprint, earlier[idempotency_key])
+        states, versions = self.states_of(stream_ids, heads)
         decisions, new_events = decide_and_evolve(command, states, self.clock(), metadata)
         result = self.store.append(
             new_events,
@@ -140,15 +140,19 @@ class CommandHandler:
         if stored_hash != fingerprint:
             raise IdempotencyConflict(key)
         return CommandResult(
-            _command_id(key), result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
+            command_id_for(key), result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
         )
 
     def load(self, stream_ids: Sequence[str]) -> tuple[dict[str, Any], dict[str, int]]:
         """Current state and version of each stream: from the cached snapshot when it is current,
         else by folding the stream's events (upcast to their current schema)."""
-        return self._states(stream_ids, self.store.stream_heads(stream_ids))
+        return self.states_of(stream_ids, self.store.stream_heads(stream_ids))
 
-    def _states(self, stream_ids: Sequence[str], heads: dict[str, StreamHead]) -> tuple[dict[str, Any], dict[str, int]]:
+    def states_of(
+        self, stream_ids: Sequence[str], heads: dict[str, StreamHead]
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """Each stream's state and version from its head: the cached snapshot when it is current, else a
+        fold of its events."""
         states: dict[str, Any] = {}
         versions: dict[str, int] = {}
         for stream_id in stream_ids:

@@ -10,6 +10,7 @@ microbenchmark) with the same client count and duration, against the same server
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from array import array
@@ -18,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bank_pipeline.application import CommandHandler, RetriesExhausted
+from bank_pipeline.application import CommandBus, CommandHandler, RetriesExhausted
 from bank_pipeline.application.handler import command_metadata, decide_and_evolve
 from bank_pipeline.bench import pgbench
 from bank_pipeline.bench.common import (
@@ -43,6 +45,7 @@ from bank_pipeline.bench.common import (
     verdict,
     worker_failure,
 )
+from bank_pipeline.db.connection import connect
 from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.domain import commands as c
 from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, state_to_snapshot
@@ -58,6 +61,10 @@ OPENING_BALANCE = 10_000_00  # minor units
 MAX_AMOUNT = 100_00  # transfers move 0.01 .. 100.00
 SEED_CHUNK = 250  # customers per setup append
 WARMUP_TRANSFERS = 20  # per client, before the clock starts; not counted
+APPLICATION_NAME = "bank-pipeline-bench"
+
+
+PATHS = ("bus", "handler")
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,20 @@ class TransferPlan:
     accounts: int
     run_id: str
     seed: int
+    path: str = "bus"  # "bus": client threads of one process share a CommandBus; "handler": a process each
     partitions_ahead_months: int = 3
 
     @property
     def customers(self) -> int:
         return -(-self.accounts // ACCOUNTS_PER_CUSTOMER)
+
+    @property
+    def processes(self) -> int:
+        return 1 if self.path == "bus" else self.clients
+
+    @property
+    def threads_per_process(self) -> int:
+        return self.clients if self.path == "bus" else 1
 
 
 def account_id(number: int) -> str:
@@ -108,6 +124,7 @@ class ClientResult:
     finished_at: float = 0.0  # time.perf_counter() when its last transfer returned
     seed_seconds: float = 0.0
     seeded_accounts: int = 0
+    groups: int = 0  # appends the CommandBus made (path "bus")
     client_cpu: float = 0.0  # CPU seconds this process used while measured
     server_cpu: float | None = None  # CPU seconds its server process used meanwhile (local server only)
 
@@ -118,7 +135,7 @@ def seed_customers_and_accounts(store: EventStore, plan: TransferPlan, index: in
     the events of SEED_CHUNK customers go to the store in one multi-stream append with expected versions
     and snapshots. Returns the number of accounts opened."""
     now = datetime.now(UTC)
-    mine = range(index, plan.customers, plan.clients)
+    mine = range(index, plan.customers, plan.processes)
     opened = 0
     for chunk_start in range(0, len(mine), SEED_CHUNK):
         chunk = mine[chunk_start : chunk_start + SEED_CHUNK]
@@ -185,9 +202,12 @@ def _check_seeded(handler: CommandHandler, own: list[int], rng: random.Random) -
 def transfer_client(
     index: int, url: str, plan: TransferPlan, *, ready, go, start_at, prepared, progress, results
 ) -> None:
-    """One client process: its own pool, store and handler; transfers until the shared deadline."""
+    """One client process: sets up its share of the accounts, then runs plan.threads_per_process client
+    threads until the shared deadline, through one CommandBus (path "bus") or its CommandHandler."""
     try:
-        pool = make_pool(url, min_size=1, max_size=1)
+        # The bus path keeps a connection for its committer's reads and one for its appends.
+        url = make_conninfo(url, application_name=f"{APPLICATION_NAME}-{index}")  # to find its server processes
+        pool = make_pool(url, min_size=1, max_size=2 if plan.path == "bus" else 1)
         store = CountingEventStore(pool, partitions_ahead_months=plan.partitions_ahead_months)
         handler = CommandHandler(store)
         outcome = ClientResult()
@@ -195,70 +215,120 @@ def transfer_client(
         outcome.seeded_accounts = seed_customers_and_accounts(store, plan, index, prepared)
         outcome.seed_seconds = time.perf_counter() - seeding_started
         rng = random.Random(plan.seed * 1000 + index)
-        key_prefix = f"bench-{plan.run_id}-{index}"
         own = [
             n
-            for customer in range(index, plan.customers, plan.clients)
+            for customer in range(index, plan.customers, plan.processes)
             for n in range(customer * ACCOUNTS_PER_CUSTOMER, min((customer + 1) * ACCOUNTS_PER_CUSTOMER, plan.accounts))
         ]
         _check_seeded(handler, own, rng)
-        # Warm up (connection, server-side plans, imports) on this client's own accounts: the others may
-        # still be setting up theirs. Not counted.
+        bus = CommandBus(handler) if plan.path == "bus" else None
+        execute = bus.execute if bus else handler.execute
+        key_prefix = f"bench-{plan.run_id}-{index}"
+        # Warm up (connections, server-side plans, imports) on this process's own accounts: the others
+        # may still be setting up theirs. Not counted.
         for number in range(WARMUP_TRANSFERS if len(own) > 1 else 0):
             source, target = rng.sample(own, 2)
             warm = c.TransferInternal(
                 f"{key_prefix}-w{number}", account_id(source), account_id(target), 1, CURRENCY, "Bench warm-up"
             )
-            handler.execute(warm, idempotency_key=warm.transfer_id, actor="bench")
-        with pool.connection() as conn:
-            backend = local_backend_pid(conn)
+            execute(warm, idempotency_key=warm.transfer_id, actor="bench")
+        backends = _server_processes(url, f"{APPLICATION_NAME}-{index}")
         signal_ready(ready)
-        go.wait()  # every client is set up and warm: start together
-        client_cpu, server_cpu = time.process_time(), process_cpu_seconds(backend)
+        go.wait()  # every process is set up and warm: start together
+        client_cpu, server_cpu = time.process_time(), _cpu_seconds(backends)
+        store.conflicts = 0
+        deadline = start_at.value + plan.seconds
+        threads = [
+            _TransferThread(execute, plan, f"{key_prefix}-{thread}", plan.seed * 1000 + index * 100 + thread, deadline)
+            for thread in range(plan.threads_per_process)
+        ]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            time.sleep(0.1)
+            progress[index] = sum(t.outcome.committed for t in threads)
+        outcome.finished_at = max(t.finished_at for t in threads)
+        outcome.client_cpu = time.process_time() - client_cpu
+        server_cpu_after = _cpu_seconds(backends)
+        if server_cpu is not None and server_cpu_after is not None:
+            outcome.server_cpu = server_cpu_after - server_cpu
+        if bus:
+            outcome.conflicts = bus.conflicts
+            outcome.groups = bus.groups_appended
+            bus.close()
+        else:
+            outcome.conflicts = store.conflicts
+        latencies = array("d")
+        for thread in threads:
+            outcome.committed += thread.outcome.committed
+            outcome.refusals += thread.outcome.refusals
+            outcome.exhausted += thread.outcome.exhausted
+            latencies.extend(thread.latencies)
+        progress[index] = outcome.committed
+        outcome.latencies = latencies.tobytes()
+        pool.close()
+        results.put((index, outcome))
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the benchmark
+        results.put((index, worker_failure(index, error)))
 
-        def transfer(label: str) -> c.TransferInternal:
+
+class _TransferThread(threading.Thread):
+    """One client: random transfers between distinct accounts, each with its own idempotency key."""
+
+    def __init__(self, execute, plan: TransferPlan, key_prefix: str, seed: int, deadline: float):
+        super().__init__(daemon=True)
+        self.execute, self.plan, self.key_prefix, self.deadline = execute, plan, key_prefix, deadline
+        self.rng = random.Random(seed)
+        self.outcome = ClientResult()
+        self.latencies = array("d")
+        self.finished_at = 0.0
+
+    def run(self) -> None:
+        plan, rng, perf_counter = self.plan, self.rng, time.perf_counter
+        number = 0
+        while perf_counter() < self.deadline:
             source = rng.randrange(plan.accounts)
             target = rng.randrange(plan.accounts - 1)
             target += target >= source  # distinct accounts, uniformly
-            return c.TransferInternal(
-                f"{key_prefix}-{label}",
+            command = c.TransferInternal(
+                f"{self.key_prefix}-{number}",
                 account_id(source),
                 account_id(target),
                 rng.randint(1, MAX_AMOUNT),
                 CURRENCY,
                 "Bench transfer",
             )
-
-        store.conflicts = 0
-        deadline = start_at.value + plan.seconds
-        latencies = array("d")
-        perf_counter = time.perf_counter
-        number = 0
-        while perf_counter() < deadline:
-            command = transfer(str(number))
             began = perf_counter()
             try:
-                handler.execute(command, idempotency_key=command.transfer_id, actor="bench")
+                self.execute(command, idempotency_key=command.transfer_id, actor="bench")
             except DomainError as refusal:
-                outcome.refusals[refusal.code] += 1
+                self.outcome.refusals[refusal.code] += 1
             except RetriesExhausted:
-                outcome.exhausted += 1
+                self.outcome.exhausted += 1
             else:
-                latencies.append(perf_counter() - began)
-                outcome.committed += 1
-                progress[index] = outcome.committed
+                self.latencies.append(perf_counter() - began)
+                self.outcome.committed += 1
             number += 1
-        outcome.finished_at = perf_counter()
-        outcome.client_cpu = time.process_time() - client_cpu
-        server_cpu_after = process_cpu_seconds(backend)
-        if server_cpu is not None and server_cpu_after is not None:
-            outcome.server_cpu = server_cpu_after - server_cpu
-        outcome.conflicts = store.conflicts
-        outcome.latencies = latencies.tobytes()
-        pool.close()
-        results.put((index, outcome))
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the benchmark
-        results.put((index, worker_failure(index, error)))
+        self.finished_at = perf_counter()
+
+
+def _server_processes(url: str, application_name: str) -> list[int] | None:
+    """The local server processes serving one client process's pool (None when the server is remote)."""
+    with connect(url) as conn:
+        if local_backend_pid(conn) is None:
+            return None
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (application_name,),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _cpu_seconds(pids: list[int] | None) -> float | None:
+    if pids is None:
+        return None
+    used = [process_cpu_seconds(pid) for pid in pids]
+    return None if any(u is None for u in used) else sum(used)
 
 
 # -- the run ---------------------------------------------------------------------------------------------
@@ -274,6 +344,7 @@ class TransfersReport:
     refusals: Counter
     conflicts: int
     exhausted: int
+    groups: int
     latency: LatencySummary
     pgbench: pgbench.PgbenchResult
     checkpoints: bool
@@ -290,16 +361,26 @@ class TransfersReport:
 
 
 def run(
-    *, clients: int, seconds: int, accounts: int, keep: bool, console: Console, seed: int | None = None
+    *,
+    clients: int,
+    seconds: int,
+    accounts: int,
+    keep: bool,
+    console: Console,
+    seed: int | None = None,
+    path: str = "bus",
 ) -> TransfersReport:
     if clients < 1 or seconds < 1 or accounts < 2:
         raise ValueError("need at least 1 client, 1 second and 2 accounts")
+    if path not in PATHS:
+        raise ValueError(f"--path must be one of {', '.join(PATHS)}, not {path!r}")
     plan = TransferPlan(
         clients=clients,
         seconds=seconds,
         accounts=accounts,
         run_id=uuid.uuid4().hex[:8],
         seed=seed if seed is not None else random.randrange(1 << 30),
+        path=path,
         partitions_ahead_months=get_settings().partitions_ahead_months,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
@@ -312,12 +393,12 @@ def run(
         # 1. our command path
         setup = progress.add_task(f"setting up {accounts:,} accounts", total=accounts, detail="")
         started = time.perf_counter()
-        with Workers(clients, transfer_client, lambda index: (db.url, plan)) as workers:
+        with Workers(plan.processes, transfer_client, lambda index: (db.url, plan)) as workers:
             workers.wait_ready(lambda: progress.update(setup, completed=workers.prepared_count()))
             setup_seconds = time.perf_counter() - started
             progress.update(setup, completed=accounts, detail=f"{setup_seconds:.1f}s")
             checkpoints = checkpoint(db.url)
-            measuring = progress.add_task(f"transfers, {clients} client processes", total=seconds, detail="")
+            measuring = progress.add_task(f"transfers, {clients} clients ({plan.path})", total=seconds, detail="")
             start = workers.start()
 
             def tick() -> None:
@@ -361,6 +442,7 @@ def run(
         refusals=sum((o.refusals for o in outcomes), Counter()),
         conflicts=sum(o.conflicts for o in outcomes),
         exhausted=sum(o.exhausted for o in outcomes),
+        groups=sum(o.groups for o in outcomes),
         latency=LatencySummary.of(latencies),
         pgbench=baseline_result,
         checkpoints=checkpoints,
@@ -379,7 +461,8 @@ def render(report: TransfersReport, console: Console) -> None:
         title=f"bench transfers: {plan.clients} clients × {plan.seconds}s, {plan.accounts:,} accounts", show_header=True
     )
     table.add_column("")
-    table.add_column("ours: TransferInternal via CommandHandler.execute", justify="right")
+    ours = "CommandBus.execute (group commit)" if plan.path == "bus" else "CommandHandler.execute"
+    table.add_column(f"ours: TransferInternal via {ours}", justify="right")
     table.add_column(f"baseline: pgbench TPC-B-like, scale {base.scale}", justify="right")
     table.add_row("transactions / s", rate(report.transfers_per_second), rate(base.tps))
     table.add_row("events / s", rate(2 * report.transfers_per_second), "")
@@ -404,6 +487,9 @@ def render(report: TransfersReport, console: Console) -> None:
         microseconds(base.server_cpu_per_transaction),
     )
     table.add_row("refused by the domain", refusals, f"failed {base.failed:,}")
+    if plan.path == "bus":
+        mean_group = report.committed / max(1, report.groups)
+        table.add_row("appends (groups of transfers)", f"{report.groups:,} (mean {mean_group:.1f})", "")
     table.add_row("retried appends (lost a race)", f"{report.conflicts:,}", "")
     table.add_row("gave up after all retries", f"{report.exhausted:,}", "")
     console.print(table)
@@ -415,7 +501,16 @@ def render(report: TransfersReport, console: Console) -> None:
     console.print(
         f"[dim]baseline: `{base.command}` after `pgbench -i -s {base.scale}`: scale {base.scale} ≥ "
         f"{plan.clients} clients, so the {base.scale} branch rows every TPC-B transaction updates do not "
-        f"serialise the clients. Ours: {plan.clients} spawned processes, each with its own pool, EventStore "
-        f"and CommandHandler; each transfer has a unique idempotency key and appends 2 events."
+        f"serialise the clients. Ours: {_our_clients(plan)}; each transfer has a unique idempotency key and "
+        f"appends 2 events."
         f"{'' if report.checkpoints else ' (CHECKPOINT before each phase was not allowed.)'}[/]"
     )
+
+
+def _our_clients(plan: TransferPlan) -> str:
+    if plan.path == "bus":
+        return (
+            f"{plan.clients} client threads in one spawned process, sharing one CommandBus (what the API "
+            "process does with concurrent requests)"
+        )
+    return f"{plan.clients} spawned processes, each with its own pool, EventStore and CommandHandler"

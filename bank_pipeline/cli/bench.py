@@ -18,19 +18,24 @@ KEEP_HELP = "Keep the bench database(s) afterwards for inspection (they are re-c
 @app.command()
 @operator_errors
 def transfers(
-    clients: int = typer.Option(8, min=1, help="Concurrent client processes (and pgbench clients)."),
+    clients: int = typer.Option(8, min=1, help="Concurrent clients (and pgbench clients)."),
     seconds: int = typer.Option(20, min=1, help="Duration of each measured phase."),
     accounts: int = typer.Option(10_000, min=2, help="Funded accounts the transfers pick from."),
+    path: str = typer.Option(
+        "bus",
+        help="bus: client threads of one process share a CommandBus (group commit); "
+        "handler: one process per client, each with its own CommandHandler.",
+    ),
     seed: int = typer.Option(None, help="Random seed (default: a new one each run)."),
     keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
 ) -> None:
-    """Internal transfers through CommandHandler.execute from N processes vs pgbench TPC-B (goal: ≥ 0.5×)."""
+    """Internal transfers through the command path from N clients vs pgbench TPC-B (goal: ≥ 0.5×)."""
     from bank_pipeline.bench import transfers as bench_transfers
 
     console = Console()
     with _bench_errors():
         report = bench_transfers.run(
-            clients=clients, seconds=seconds, accounts=accounts, keep=keep, seed=seed, console=console
+            clients=clients, seconds=seconds, accounts=accounts, keep=keep, seed=seed, console=console, path=path
         )
     bench_transfers.render(report, console)
 

@@ -6,6 +6,7 @@ from bank_pipeline.store.errors import (
     EventStoreError,
     HistoryIsImmutable,
     IdempotencyConflict,
+    KeyTakenMeanwhile,
     TransactionIdsWentBackwards,
 )
 from bank_pipeline.store.event_store import EventStore
@@ -20,6 +21,7 @@ __all__ = [
     "EventStoreError",
     "HistoryIsImmutable",
     "IdempotencyConflict",
+    "KeyTakenMeanwhile",
     "NewEvent",
     "RecordedEvent",
     "StreamHead",

@@ -25,6 +25,15 @@ class IdempotencyConflict(EventStoreError):
         self.key = key
 
 
+class KeyTakenMeanwhile(EventStoreError):
+    """One of a group's idempotency keys was already stored (by a concurrent or an earlier request).
+    Nothing was written: look the keys up and decide again (that command then replays the stored result)."""
+
+    def __init__(self, key: str | None):
+        super().__init__(f"idempotency key {key!r} is already stored: look it up and replay its result")
+        self.key = key
+
+
 class HistoryIsImmutable(EventStoreError):
     """UPDATE, DELETE or TRUNCATE of events was refused by the database."""
 

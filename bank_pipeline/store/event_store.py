@@ -1,19 +1,19 @@
 """Appending and reading events. Writes go through sql/005_event_store_append.sql (a command's events) or
 sql/007_event_store_batch_append.sql (large batches, by COPY)."""
 
-import json
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
-from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from bank_pipeline.store.batch_append import append_by_copy, encoded_json
-from bank_pipeline.store.errors import translate
+from bank_pipeline.store.errors import KeyTakenMeanwhile, translate
 from bank_pipeline.store.hashing import NotCanonicalJson
 from bank_pipeline.store.records import START, AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamHead
 
@@ -29,7 +29,20 @@ PARTITION_MARGIN = timedelta(days=45)
 
 
 def _json(document: Any) -> str:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(document).decode()
+
+
+_cursors: "weakref.WeakKeyDictionary[psycopg.Connection, psycopg.Cursor]" = weakref.WeakKeyDictionary()
+
+
+def _cursor(connection: psycopg.Connection) -> psycopg.Cursor:
+    """The connection's cursor for the store's hot statements, kept across calls: a new cursor looks up
+    every parameter and column type's adapter again, which cost as much client time as the rest of a
+    command's round trip. A connection serves one thread at a time, so one cursor each is enough."""
+    cursor = _cursors.get(connection)
+    if cursor is None or cursor.closed:
+        cursor = _cursors[connection] = connection.cursor()
+    return cursor
 
 
 def _aware(moment: datetime) -> datetime:
@@ -127,31 +140,16 @@ class EventStore:
         connection, events, checked, occurred_at, snapshots, snapshot_version, idempotency_key, request_hash
     ) -> list[tuple]:
         """One call of event_store.append_events (sql/005): a single round trip, for a command's events."""
-        streams_document = [
-            {
-                "stream_id": stream_id,
-                "expected": expected,
-                **({"snapshot": snapshots[stream_id]} if stream_id in snapshots else {}),
-            }
-            for stream_id, expected in checked.items()
-        ]
-        events_document = [
-            {
-                "stream_id": e.stream_id,
-                "event_type": e.event_type,
-                "schema_version": e.schema_version,
-                "event_id": str(e.event_id),
-                "payload": e.payload,
-                "metadata": e.metadata,
-                "occurred_at": occurred.isoformat(),
-            }
-            for e, occurred in zip(events, occurred_at, strict=True)
-        ]
-        return connection.execute(
-            "SELECT global_position, stream_id, stream_version, transaction_id, replayed "
-            "FROM event_store.append_events(%s::jsonb, %s::jsonb, %s, %s, %s)",
-            (_json(streams_document), _json(events_document), snapshot_version, idempotency_key, request_hash),
-        ).fetchall()
+        streams_document, events_document = _documents(events, checked, occurred_at, snapshots)
+        return (
+            _cursor(connection)
+            .execute(
+                "SELECT global_position, stream_id, stream_version, transaction_id, replayed "
+                "FROM event_store.append_events(%s::jsonb, %s::jsonb, %s, %s, %s)",
+                (_json(streams_document), _json(events_document), snapshot_version, idempotency_key, request_hash),
+            )
+            .fetchall()
+        )
 
     def _ensure_partitions_ready(self) -> None:
         ready_until = self._partitions_ready_until
@@ -211,7 +209,7 @@ class EventStore:
     ) -> list[RecordedEvent]:
         with self._connection(conn) as connection:
             rows = (
-                connection.cursor(row_factory=tuple_row)
+                _cursor(connection)
                 .execute(
                     f"SELECT {EVENT_COLUMNS} FROM event_store.events "
                     "WHERE stream_id = %s AND stream_version > %s ORDER BY stream_version",
@@ -227,7 +225,7 @@ class EventStore:
         """The next `limit` final events after `after`, in delivery order. Never skips a late commit."""
         with self._connection(conn) as connection:
             rows = (
-                connection.cursor(row_factory=tuple_row)
+                _cursor(connection)
                 .execute(
                     f"SELECT {EVENT_COLUMNS} FROM event_store.events "
                     "WHERE (transaction_id, global_position) > (%s, %s) "
@@ -259,25 +257,100 @@ class EventStore:
             ).fetchall()
         return {row[0]: StreamHead(*row) for row in rows}
 
-    def heads_and_idempotent_result(
-        self, stream_ids: Iterable[str], idempotency_key: str | None
-    ) -> tuple[dict[str, StreamHead], tuple[bytes, AppendResult] | None]:
-        """The heads of `stream_ids` and the result stored under `idempotency_key` (request hash and
-        result, or None when the key is new), in one round trip: what a command needs before deciding."""
+    def command_context(
+        self, stream_ids: Iterable[str], idempotency_keys: Iterable[str]
+    ) -> tuple[dict[str, StreamHead], dict[str, tuple[bytes, AppendResult]]]:
+        """What commands need before deciding, in one round trip: the heads of `stream_ids`, and for each
+        of `idempotency_keys` already used, its request hash and the result stored under it."""
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                # One row per existing stream, each carrying the idempotency row (or NULLs); one row of
-                # NULLs when neither exists.
-                "SELECT s.stream_id, s.version, s.snapshot, s.snapshot_version, k.request_hash, "
-                "k.global_positions, k.stream_ids, k.stream_versions, k.transaction_id "
-                "FROM (VALUES (1)) AS one "
-                "LEFT JOIN event_store.streams s ON s.stream_id = ANY(%s) "
-                "LEFT JOIN event_store.idempotency_keys k ON k.idempotency_key = %s",
-                (list(stream_ids), idempotency_key),
-            ).fetchall()
+            rows = (
+                _cursor(conn)
+                .execute(
+                    "SELECT * FROM event_store.command_context(%s, %s)", (list(stream_ids), list(idempotency_keys))
+                )
+                .fetchall()
+            )
         heads = {row[0]: StreamHead(*row[:4]) for row in rows if row[0] is not None}
-        earlier = rows[0][4:]
-        return heads, (_idempotent_result(*earlier) if earlier[0] is not None else None)
+        earlier = {row[4]: _idempotent_result(*row[5:]) for row in rows if row[4] is not None}
+        return heads, earlier
+
+    def append_commands(
+        self,
+        events: Sequence[NewEvent],
+        expected_versions: Mapping[str, int | None],
+        keyed_commands: Sequence[tuple[str, bytes, int, int]],
+        *,
+        snapshots: Mapping[str, dict[str, Any]] | None = None,
+        snapshot_version: int | None = None,
+    ) -> list[tuple[int, str, int, int]]:
+        """Append the events of several commands atomically (sql/008), storing each command's result
+        under its idempotency key: keyed_commands holds (key, request_hash, first event index, event
+        count). Returns one (global_position, stream_id, stream_version, transaction_id) per event.
+        Raises ConcurrencyError, or KeyTakenMeanwhile when a concurrent request stored one of the keys."""
+        self._ensure_partitions_ready()
+        checked = dict(expected_versions)
+        for event in events:
+            checked.setdefault(event.stream_id, None)
+        now = datetime.now(UTC)
+        occurred_at = [_aware(e.occurred_at or now) for e in events]
+        streams_document, events_document = _documents(events, checked, occurred_at, snapshots or {})
+        with self.pool.connection() as connection:
+            try:
+                return (
+                    _cursor(connection)
+                    .execute(
+                        "SELECT * FROM event_store.append_commands(%s::jsonb, %s::jsonb, %s, %s, %s, %s, %s)",
+                        (
+                            _json(streams_document),
+                            _json(events_document),
+                            snapshot_version,
+                            [c[0] for c in keyed_commands],
+                            [c[1] for c in keyed_commands],
+                            [c[2] + 1 for c in keyed_commands],
+                            [c[3] for c in keyed_commands],
+                        ),
+                    )
+                    .fetchall()
+                )
+            except psycopg.errors.UniqueViolation as error:
+                if error.diag.constraint_name == "idempotency_keys_pkey":
+                    # DETAIL: Key (idempotency_key)=(the key) already exists.
+                    detail = error.diag.message_detail or ""
+                    key = detail.partition(")=(")[2].rpartition(") already exists")[0] or None
+                    raise KeyTakenMeanwhile(key) from error
+                raise
+            except psycopg.Error as error:
+                raise translate(error) from error
+
+
+def _documents(
+    events: Sequence[NewEvent],
+    checked: Mapping[str, int | None],
+    occurred_at: Sequence[datetime],
+    snapshots: Mapping[str, dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """append_events' two arguments: one object per stream to check or append to, one per event."""
+    streams = [
+        {
+            "stream_id": stream_id,
+            "expected": expected,
+            **({"snapshot": snapshots[stream_id]} if stream_id in snapshots else {}),
+        }
+        for stream_id, expected in checked.items()
+    ]
+    documents = [
+        {
+            "stream_id": e.stream_id,
+            "event_type": e.event_type,
+            "schema_version": e.schema_version,
+            "event_id": str(e.event_id),
+            "payload": e.payload,
+            "metadata": e.metadata,
+            "occurred_at": occurred.isoformat(),
+        }
+        for e, occurred in zip(events, occurred_at, strict=True)
+    ]
+    return streams, documents
 
 
 def _idempotent_result(

@@ -1,6 +1,9 @@
-"""Eight writers race through the real command path: conflicting transfers on a few hot accounts,
+"""Eight writers race through the real command paths: conflicting transfers on a few hot accounts,
 external money in and out, two-phase transfers, and retries of the same idempotency key, some of them
-concurrent. Afterwards the bank must balance to the cent."""
+concurrent. Afterwards the bank must balance to the cent.
+
+The writers use CommandHandler.execute, one shared CommandBus (group commit), or both at once: the bus's
+cached states then go stale under the other writers, which its version checks must catch."""
 
 import random
 import threading
@@ -9,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bank_pipeline.application import CommandHandler, RetriesExhausted
+from bank_pipeline.application import CommandBus, CommandHandler, RetriesExhausted
 from bank_pipeline.domain import commands as c
 from bank_pipeline.domain.errors import DomainError
 from bank_pipeline_tests.application.bank import account, customer
@@ -47,8 +50,10 @@ def random_command(rng: random.Random, tag: str):
     )
 
 
-def test_eight_concurrent_writers_keep_the_bank_balanced(fresh_store):
+@pytest.mark.parametrize("path", ["handler", "bus", "mixed"])
+def test_eight_concurrent_writers_keep_the_bank_balanced(fresh_store, path):
     handler = CommandHandler(fresh_store, max_attempts=50)
+    bus = CommandBus(handler)
     customer(handler, "owner")
     for account_id in EUR_ACCOUNTS:
         account(handler, "owner", account_id, overdraft=10_000, funds=100_000)
@@ -74,9 +79,9 @@ def test_eight_concurrent_writers_keep_the_bank_balanced(fresh_store):
             if isinstance(command, c.DebitAccount):
                 expected_external[command.currency] -= command.amount
 
-    def run(key, command) -> None:
+    def run(execute, key, command) -> None:
         try:
-            result = handler.execute(command, idempotency_key=key, actor="test")
+            result = execute(command, idempotency_key=key, actor="test")
         except DomainError as refused:
             with lock:
                 outcomes[refused.code] += 1
@@ -86,31 +91,43 @@ def test_eight_concurrent_writers_keep_the_bank_balanced(fresh_store):
         if isinstance(command, c.RequestOutboundTransfer) and not result.replayed:
             follow_up = c.SubmitOutboundTransfer(command.transfer_id, f"sub-{command.transfer_id}")
         if follow_up:
-            handler.execute(follow_up)
+            execute(follow_up)
             final = random.choice([c.SettleOutboundTransfer, c.RejectOutboundTransfer])
             if final is c.SettleOutboundTransfer:
-                handler.execute(final(command.transfer_id, command.account_id))
+                execute(final(command.transfer_id, command.account_id))
                 with lock:
                     expected_external[command.currency] -= command.amount
             else:
-                handler.execute(final(command.transfer_id, command.account_id, "returned by creditor bank"))
+                execute(final(command.transfer_id, command.account_id, "returned by creditor bank"))
+
+    failures: list[BaseException] = []
 
     def writer(seed: int) -> None:
+        try:
+            write(seed)
+        except BaseException as error:  # noqa: BLE001 - a writer that dies must fail the test
+            failures.append(error)
+
+    def write(seed: int) -> None:
         rng = random.Random(seed)
+        on_bus = path == "bus" or (path == "mixed" and seed % 2 == 0)
+        execute = bus.execute if on_bus else handler.execute
         work = [(f"w{seed}-{i}", random_command(rng, f"w{seed}-{i}")) for i in range(OPERATIONS_PER_WRITER)]
         work += contested
         rng.shuffle(work)
         for key, command in work:
-            run(key, command)
+            run(execute, key, command)
             if rng.random() < 0.2:  # a client retry after a lost response
-                run(key, command)
+                run(execute, key, command)
 
     threads = [threading.Thread(target=writer, args=(seed,)) for seed in range(WRITERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    bus.close()
 
+    assert not failures, failures
     assert all(count == 1 for count in applied_keys.values()), "an idempotency key applied twice"
     assert outcomes["applied"] > 100 and outcomes["replayed"] > 20, outcomes
     assert outcomes["insufficient_funds"] > 0, "the workload should push accounts to their limits"

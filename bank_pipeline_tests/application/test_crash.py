@@ -8,6 +8,8 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.store.audit import verify
 from bank_pipeline_tests.application.bank import account, customer
@@ -17,16 +19,17 @@ from bank_pipeline_tests.application.invariants import check_bank_invariants
 OPERATIONS = 300
 
 
-def start_writer(url: str) -> subprocess.Popen:
+def start_writer(url: str, path: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bank_pipeline_tests.application.crash_writer", url, str(OPERATIONS)],
+        [sys.executable, "-m", "bank_pipeline_tests.application.crash_writer", url, str(OPERATIONS), path],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def test_killed_writers_leave_no_partial_or_duplicate_effects(fresh_store, fresh_database_url):
+@pytest.mark.parametrize("path", ["handler", "bus"])
+def test_killed_writers_leave_no_partial_or_duplicate_effects(fresh_store, fresh_database_url, path):
     handler = CommandHandler(fresh_store)
     customer(handler, "crash-owner")
     for account_id in ACCOUNTS:
@@ -37,7 +40,7 @@ def test_killed_writers_leave_no_partial_or_duplicate_effects(fresh_store, fresh
     for _ in range(4):
         # Let the writer get a random distance past where the previous one died, then kill it mid-work.
         target = min(done + rng.randint(10, 60), OPERATIONS - 20)
-        writer = start_writer(fresh_database_url)
+        writer = start_writer(fresh_database_url, path)
         for line in writer.stdout:
             done = max(done, int(line))
             if done >= target:
@@ -47,7 +50,7 @@ def test_killed_writers_leave_no_partial_or_duplicate_effects(fresh_store, fresh
         writer.wait()
         assert writer.returncode == -signal.SIGKILL
 
-    final = start_writer(fresh_database_url)
+    final = start_writer(fresh_database_url, path)
     out, err = final.communicate(timeout=240)
     assert final.returncode == 0, err
     assert out.splitlines()[-1] == str(OPERATIONS - 1)

@@ -19,8 +19,7 @@ json_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=
 json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | json_text
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(json_text, children, max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(json_text, children, max_size=5),
     max_leaves=12,
 )
 

@@ -1,0 +1,363 @@
+"""Group commit: many concurrent callers, one committer, one append per group of commands.
+
+CommandHandler.execute costs two round trips and one transaction per command, and most of that is fixed
+cost (protocol, plan execution, commit). A process serving many requests at once (the API, ingestion)
+hands its commands to a CommandBus instead:
+
+- The committer thread takes whatever commands are waiting (a group), decides them one after another,
+  in arrival order, against the same in-memory states, as if they ran serially.
+- It appends the whole group's events in one atomic call (sql/008_event_store_append_commands.sql) that
+  checks the version of every stream the group read, and stores each command's idempotency key.
+- Stream states stay cached between groups. A stream another process changed meanwhile fails the
+  version check: nothing is written, the cache is dropped, and the group is decided again on fresh state.
+- Idempotency keys are not looked up before deciding: a key already stored fails the append, and the
+  group is decided again with its keys looked up, so a repeated request replays its first result.
+- While one group's append runs on the server, the committer already loads and decides the next group,
+  assuming the append succeeds. If it does not, the next group is decided again too.
+
+Each caller gets what CommandHandler.execute would have given it: the CommandResult, the domain's
+refusal, the earlier result of a repeated idempotency key, or IdempotencyConflict. A refusal is only
+reported once the state it was based on has been confirmed by an append's version check or a re-read.
+The pool needs two connections: the committer's reads and the appender's writes overlap.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from bank_pipeline.application.handler import (
+    CommandHandler,
+    CommandResult,
+    RetriesExhausted,
+    command_id_for,
+    command_metadata,
+    decide_and_evolve,
+    request_hash,
+)
+from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, state_to_snapshot
+from bank_pipeline.domain.errors import DomainError
+from bank_pipeline.store import Checkpoint, ConcurrencyError, IdempotencyConflict, KeyTakenMeanwhile, NewEvent
+from bank_pipeline.store.records import START, AppendResult
+
+MAX_CACHED_STREAMS = 200_000  # the cache is dropped (and refilled on demand) beyond this
+MAX_RECENT_KEYS = 100_000
+
+
+class BusClosed(RuntimeError):
+    """The bus was closed before this command was submitted."""
+
+
+class _StaleState(Exception):
+    """A refusal was based on a cached state that another writer has moved on from."""
+
+
+@dataclass
+class _Pending:
+    command: Any
+    idempotency_key: str | None
+    fingerprint: bytes
+    command_id: uuid.UUID
+    metadata: dict[str, str]
+    future: Future = field(default_factory=Future)
+    attempts: int = 0  # failed appends this command caused (a stream it read moved on, its key was taken)
+    caused_failure: bool = False
+    look_up_key: bool = False  # set when a group failed: its key may have been stored meanwhile
+
+
+@dataclass
+class _Group:
+    """One group's decisions, waiting for its append (if it has events) before its callers hear."""
+
+    pendings: list[_Pending]
+    outcomes: list[tuple[_Pending, Any]]  # (pending, CommandResult | exception | _Accepted)
+    events: list[NewEvent]
+    read_versions: dict[str, int]  # every stream the group read, at the version it read
+    refused_keys: list[str]
+    append: Future | None = None
+
+
+@dataclass
+class _Accepted:
+    first_event: int
+    event_count: int
+    decisions: list
+
+
+class CommandBus:
+    """Thread-safe. Use as a context manager, or call close(): it finishes what was submitted."""
+
+    def __init__(self, handler: CommandHandler, *, max_group: int = 64, overlap: bool = True):
+        self.handler = handler
+        self.store = handler.store
+        self.max_group = max_group
+        self.overlap = overlap  # decide the next group while the last one's append runs
+        self.groups_appended = 0  # appends made (each carries one group's events)
+        self.conflicts = 0  # groups decided again because another writer changed one of their streams
+        self._waiting: deque[_Pending] = deque()
+        self._wakeup = threading.Condition()
+        self._closed = False
+        self._cache: dict[str, tuple[Any, int]] = {}  # stream id -> (state, version), committer thread only
+        self._recent_keys: OrderedDict[str, None] = OrderedDict()  # keys this bus stored: a retry is looked up
+        self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="command-bus-append")
+        self._committer = threading.Thread(target=self._commit_forever, name="command-bus", daemon=True)
+        self._committer.start()
+
+    def __enter__(self) -> CommandBus:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def submit(
+        self,
+        command: Any,
+        *,
+        idempotency_key: str | None = None,
+        actor: str = "system",
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Future[CommandResult]:
+        """Queue `command`; the future resolves to its CommandResult or raises what execute() would."""
+        command_id = command_id_for(idempotency_key) if idempotency_key else uuid.uuid4()
+        pending = _Pending(
+            command,
+            idempotency_key,
+            request_hash(command),
+            command_id,
+            command_metadata(command, command_id, actor, correlation_id, causation_id),
+        )
+        with self._wakeup:
+            if self._closed:
+                raise BusClosed("the command bus is closed")
+            self._waiting.append(pending)
+            self._wakeup.notify()
+        return pending.future
+
+    def execute(self, command: Any, **options: Any) -> CommandResult:
+        """submit() and wait: the same contract as CommandHandler.execute."""
+        return self.submit(command, **options).result()
+
+    def close(self) -> None:
+        with self._wakeup:
+            self._closed = True
+            self._wakeup.notify()
+        self._committer.join()
+        self._appender.shutdown()
+
+    # -- the committer thread ---------------------------------------------------------------------
+
+    def _commit_forever(self) -> None:
+        in_flight: _Group | None = None
+        while True:
+            if in_flight is not None and not self.overlap:
+                if not self._settle(in_flight):
+                    self._retry(in_flight.pendings)
+                in_flight = None
+            with self._wakeup:
+                while not self._waiting and not self._closed and in_flight is None:
+                    self._wakeup.wait()
+                pendings = [self._waiting.popleft() for _ in range(min(self.max_group, len(self._waiting)))]
+            if not pendings and in_flight is None:
+                return  # closed, and everything submitted has been answered
+            group = None
+            if pendings:
+                try:
+                    group = self._decide(pendings, in_flight)
+                except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
+                    self._fail(pendings, error)
+            if in_flight is not None and not self._settle(in_flight):
+                # The group before lost a race: this one was decided on its outcome. Both go back to the
+                # front of the queue, in their order.
+                self._retry(group.pendings if group else [])
+                self._retry(in_flight.pendings)
+                group = None
+            in_flight = None
+            if group is not None:
+                in_flight = self._start(group)
+
+    def _decide(self, pendings: list[_Pending], in_flight: _Group | None) -> _Group:
+        """Decide `pendings` on the cached states (loading what is missing), after in_flight's events."""
+        keys_in_flight = {p.idempotency_key for p in in_flight.pendings} if in_flight else set()
+        stream_ids = list(dict.fromkeys(s for p in pendings for s in p.command.stream_ids()))
+        missing = [s for s in stream_ids if s not in self._cache]
+        # Keys this bus has not stored are not looked up: storing one that exists fails the append
+        # (KeyTakenMeanwhile) and the group is decided again with its keys looked up. A refused command's
+        # key is looked up before the refusal is reported.
+        keys = list(
+            dict.fromkeys(
+                p.idempotency_key
+                for p in pendings
+                if p.idempotency_key and (p.look_up_key or p.idempotency_key in self._recent_keys)
+            )
+        )
+        heads, earlier = self.store.command_context(missing, keys) if missing or keys else ({}, {})
+        if missing:
+            states, versions = self.handler.states_of(missing, heads)
+            if len(self._cache) + len(missing) > MAX_CACHED_STREAMS:
+                self._cache.clear()
+            for stream_id in missing:
+                self._cache[stream_id] = (states[stream_id], versions[stream_id])
+
+        states = {s: self._cache[s][0] for s in stream_ids}
+        read_versions = {s: self._cache[s][1] for s in stream_ids}
+        group = _Group(pendings=[], outcomes=[], events=[], read_versions=read_versions, refused_keys=[])
+        later: list[_Pending] = []
+        keys_in_group: set[str | None] = set()
+        now = self.handler.clock()
+        for pending in pendings:
+            key = pending.idempotency_key
+            if key is not None and (key in keys_in_group or key in keys_in_flight):
+                later.append(pending)  # a repeated key waits for the first request's result
+                continue
+            group.pendings.append(pending)
+            keys_in_group.add(key)
+            if key in earlier:
+                group.outcomes.append((pending, _replayed(pending, earlier[key])))
+                continue
+            try:
+                decisions, new_events = decide_and_evolve(pending.command, states, now, pending.metadata)
+            except DomainError as refusal:
+                group.outcomes.append((pending, refusal))
+                if key is not None:
+                    group.refused_keys.append(key)
+                continue
+            group.outcomes.append((pending, _Accepted(len(group.events), len(new_events), decisions)))
+            group.events.extend(new_events)
+        for event in group.events:  # provisionally: undone (the cache dropped) if the append fails
+            state, version = states[event.stream_id], self._cache[event.stream_id][1] + 1
+            self._cache[event.stream_id] = (state, version)
+        if later:
+            with self._wakeup:
+                self._waiting.extendleft(reversed(later))
+        return group
+
+    def _start(self, group: _Group) -> _Group | None:
+        """Send the group's append to the appender; a group without events is answered at once."""
+        if not group.events:
+            self._answer(group, [])
+            return None
+        snapshots = {s: state_to_snapshot(self._cache[s][0]) for s in {e.stream_id for e in group.events}}
+        keyed = [
+            (pending.idempotency_key, pending.fingerprint, outcome.first_event, outcome.event_count)
+            for pending, outcome in group.outcomes
+            if isinstance(outcome, _Accepted) and pending.idempotency_key and outcome.event_count
+        ]
+        group.append = self._appender.submit(
+            self.store.append_commands,
+            group.events,
+            group.read_versions,  # refused commands' streams too: their refusal is confirmed with the rest
+            keyed,
+            snapshots=snapshots,
+            snapshot_version=SNAPSHOT_VERSION,
+        )
+        return group
+
+    def _settle(self, group: _Group) -> bool:
+        """Wait for the group's append and answer its callers. False when it failed (the cache is then
+        dropped): lost a race, and the caller retries it, or another error its callers have heard of."""
+        try:
+            rows = group.append.result()
+        except (ConcurrencyError, KeyTakenMeanwhile) as lost:
+            self.conflicts += 1
+            self._cache.clear()
+            for pending in group.pendings:  # only the commands that caused it use up an attempt
+                pending.look_up_key = True
+                pending.caused_failure = _caused(pending, lost)
+            return False
+        except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
+            self._cache.clear()
+            self._fail(group.pendings, error)
+            return False
+        self.groups_appended += 1
+        for pending in group.pendings:
+            if pending.idempotency_key:
+                self._recent_keys[pending.idempotency_key] = None
+        while len(self._recent_keys) > MAX_RECENT_KEYS:
+            self._recent_keys.popitem(last=False)
+        self._answer(group, rows)
+        return True
+
+    def _answer(self, group: _Group, rows: list[tuple[int, str, int, int]]) -> None:
+        try:
+            earlier = self._confirm_refusals(group, appended=bool(rows))
+        except _StaleState:
+            self.conflicts += 1
+            self._cache.clear()
+            for pending, outcome in group.outcomes:
+                pending.caused_failure = isinstance(outcome, DomainError)
+            self._retry(group.pendings)
+            return
+        for pending, outcome in group.outcomes:
+            if isinstance(outcome, _Accepted):
+                pending.future.set_result(_result(pending, outcome, rows))
+            elif isinstance(outcome, DomainError) and pending.idempotency_key in earlier:
+                pending.future.set_result(_replayed(pending, earlier[pending.idempotency_key]))
+            elif isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+
+    def _confirm_refusals(self, group: _Group, *, appended: bool) -> dict[str, tuple[bytes, AppendResult]]:
+        """A refused command with a key may be a retry of a request that succeeded (then it replays), and
+        without an append no version check has confirmed the state the refusals saw: one re-read does both."""
+        refusals = [p for p, outcome in group.outcomes if isinstance(outcome, DomainError)]
+        if not refusals or (appended and not group.refused_keys):
+            return {}
+        streams = [] if appended else list(dict.fromkeys(s for p in refusals for s in p.command.stream_ids()))
+        heads, earlier = self.store.command_context(streams, group.refused_keys)
+        if any((heads[s].version if s in heads else 0) != group.read_versions[s] for s in streams):
+            raise _StaleState
+        return earlier
+
+    def _retry(self, pendings: list[_Pending]) -> None:
+        retried, exhausted = [], []
+        for pending in (p for p in pendings if not p.future.done()):
+            pending.attempts += pending.caused_failure
+            pending.caused_failure = False
+            pending.look_up_key = True
+            (exhausted if pending.attempts >= self.handler.max_attempts else retried).append(pending)
+        self._fail(exhausted, RetriesExhausted("the command lost every race for its streams; retry later"))
+        with self._wakeup:
+            self._waiting.extendleft(reversed(retried))
+
+    @staticmethod
+    def _fail(pendings: list[_Pending], error: BaseException) -> None:
+        for pending in pendings:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+
+def _caused(pending: _Pending, lost: ConcurrencyError | KeyTakenMeanwhile) -> bool:
+    if isinstance(lost, ConcurrencyError):
+        return lost.stream_id in pending.command.stream_ids()
+    return pending.idempotency_key == lost.key
+
+
+def _result(pending: _Pending, accepted: _Accepted, rows: list[tuple[int, str, int, int]]) -> CommandResult:
+    mine = rows[accepted.first_event : accepted.first_event + accepted.event_count]
+    reached: dict[str, int] = {}
+    for _, stream_id, version, _ in mine:
+        reached[stream_id] = max(version, reached.get(stream_id, 0))
+    positions = tuple(row[0] for row in mine)
+    return CommandResult(
+        pending.command_id,
+        positions,
+        Checkpoint(mine[0][3], max(positions)) if mine else START,
+        reached,
+        tuple(accepted.decisions),
+        replayed=False,
+    )
+
+
+def _replayed(pending: _Pending, earlier: tuple[bytes, AppendResult]) -> CommandResult | IdempotencyConflict:
+    stored_hash, result = earlier
+    if stored_hash != pending.fingerprint:
+        return IdempotencyConflict(pending.idempotency_key or "?")
+    return CommandResult(
+        pending.command_id, result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
+    )

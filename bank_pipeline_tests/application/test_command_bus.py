@@ -1,0 +1,106 @@
+"""CommandBus (group commit) gives each caller what CommandHandler.execute would have: results, refusals,
+replays and conflicts of idempotency keys, also when other writers move its cached streams on."""
+
+from concurrent.futures import wait
+
+import pytest
+
+from bank_pipeline.application import BusClosed, CommandBus, CommandHandler
+from bank_pipeline.domain import commands as c
+from bank_pipeline.domain.errors import InsufficientFunds
+from bank_pipeline.store import IdempotencyConflict
+from bank_pipeline_tests.application.bank import account, customer
+
+
+@pytest.fixture
+def bank(fresh_store):
+    handler = CommandHandler(fresh_store)
+    customer(handler, "owner")
+    for name in ("a", "b", "c"):
+        account(handler, "owner", name, funds=1_000)
+    with CommandBus(handler) as bus:
+        yield handler, bus
+
+
+def balance(handler: CommandHandler, account_id: str) -> int:
+    states, _ = handler.load([f"account-{account_id}"])
+    return states[f"account-{account_id}"].ledger_balance
+
+
+def test_commands_submitted_together_are_decided_in_order_and_appended_together(bank):
+    handler, bus = bank
+    futures = [bus.submit(c.TransferInternal(f"t{n}", "a", "b", 300, "EUR"), idempotency_key=f"k{n}") for n in range(4)]
+    wait(futures)
+    # 1,000 covers three transfers of 300; the fourth is refused, whichever group it landed in.
+    assert [type(f.exception()) for f in futures] == [type(None)] * 3 + [InsufficientFunds]
+    results = [f.result() for f in futures[:3]]
+    assert [r.stream_versions["account-a"] for r in results] == [3, 4, 5]
+    assert all(r.checkpoint.global_position == max(r.global_positions) for r in results)
+    assert (balance(handler, "a"), balance(handler, "b")) == (100, 1_900)
+    assert bus.groups_appended <= 3
+
+
+def test_a_repeated_key_replays_the_first_result_even_when_it_would_now_be_refused(bank):
+    handler, bus = bank
+    first = bus.execute(c.TransferInternal("t1", "a", "b", 900, "EUR"), idempotency_key="once")
+    again = bus.execute(c.TransferInternal("t1", "a", "b", 900, "EUR"), idempotency_key="once")
+    assert again.replayed and again.global_positions == first.global_positions
+    assert balance(handler, "a") == 100
+
+
+def test_a_key_used_through_another_path_replays_too(bank):
+    handler, bus = bank
+    first = handler.execute(c.CreditAccount("a", 5, "EUR", "x1"), idempotency_key="elsewhere")
+    again = bus.execute(c.CreditAccount("a", 5, "EUR", "x1"), idempotency_key="elsewhere")
+    assert again.replayed and again.global_positions == first.global_positions
+    assert balance(handler, "a") == 1_005
+
+
+def test_the_same_key_submitted_concurrently_applies_once(bank):
+    handler, bus = bank
+    futures = [bus.submit(c.CreditAccount("a", 7, "EUR", "dup"), idempotency_key="dup") for _ in range(5)]
+    results = [f.result() for f in futures]
+    assert sum(not r.replayed for r in results) == 1
+    assert len({r.global_positions for r in results}) == 1
+    assert balance(handler, "a") == 1_007
+
+
+def test_a_key_reused_for_another_request_is_refused(bank):
+    _, bus = bank
+    bus.execute(c.CreditAccount("a", 7, "EUR", "r1"), idempotency_key="reused")
+    with pytest.raises(IdempotencyConflict):
+        bus.execute(c.CreditAccount("a", 8, "EUR", "r2"), idempotency_key="reused")
+
+
+def test_a_stream_changed_by_another_writer_is_reloaded(bank):
+    """The bus caches states between groups; another writer's change fails its version check, and the
+    command is decided again on the fresh state instead of on the stale cache."""
+    handler, bus = bank
+    bus.execute(c.DebitAccount("a", 100, "EUR", "d1"))  # "a" is now cached at 900
+    handler.execute(c.DebitAccount("a", 850, "EUR", "elsewhere"))  # 50 left, the bus does not know
+    with pytest.raises(InsufficientFunds):
+        bus.execute(c.DebitAccount("a", 100, "EUR", "d2"))
+    assert bus.conflicts >= 1
+    handler.execute(c.CreditAccount("a", 1_000, "EUR", "refill"))  # the refusal above must not be cached
+    bus.execute(c.DebitAccount("a", 100, "EUR", "d3"))
+    assert balance(handler, "a") == 950
+
+
+def test_close_answers_what_was_submitted_and_refuses_more(fresh_store):
+    handler = CommandHandler(fresh_store)
+    customer(handler, "owner")
+    account(handler, "owner", "a", funds=10)
+    bus = CommandBus(handler)
+    futures = [bus.submit(c.CreditAccount("a", 1, "EUR", f"c{n}")) for n in range(10)]
+    bus.close()
+    assert all(f.done() and f.exception() is None for f in futures)
+    with pytest.raises(BusClosed):
+        bus.submit(c.CreditAccount("a", 1, "EUR", "late"))
+
+
+def test_a_refusal_is_not_reported_for_a_key_that_already_succeeded_elsewhere(bank):
+    handler, bus = bank
+    first = handler.execute(c.TransferInternal("t9", "a", "b", 900, "EUR"), idempotency_key="paid")
+    # Deciding again would refuse it (100 left): the bus must look the key up and replay instead.
+    again = bus.execute(c.TransferInternal("t9", "a", "b", 900, "EUR"), idempotency_key="paid")
+    assert again.replayed and again.global_positions == first.global_positions
