@@ -12,13 +12,15 @@ hands its commands to a CommandBus instead:
   version check: nothing is written, the cache is dropped, and the group is decided again on fresh state.
 - Idempotency keys are not looked up before deciding: a key already stored fails the append, and the
   group is decided again with its keys looked up, so a repeated request replays its first result.
-- While one group's append runs on the server, the committer already loads and decides the next group,
-  assuming the append succeeds. If it does not, the next group is decided again too.
+- Appends run on appender threads, each with its own connection, so while one group is being written
+  the committer already decides the next, assuming the first succeeds: its version checks make it
+  fail too if the first one does not, and PostgreSQL's stream locks make it wait for the first where
+  they share a stream.
 
 Each caller gets what CommandHandler.execute would have given it: the CommandResult, the domain's
 refusal, the earlier result of a repeated idempotency key, or IdempotencyConflict. A refusal is only
 reported once the state it was based on has been confirmed by an append's version check or a re-read.
-The pool needs two connections: the committer's reads and the appender's writes overlap.
+The pool needs appenders + 1 connections: the committer's reads and the appenders' writes overlap.
 """
 
 from __future__ import annotations
@@ -78,7 +80,6 @@ class _Group:
     events: list[NewEvent]
     read_versions: dict[str, int]  # every stream the group read, at the version it read
     refused_keys: list[str]
-    append: Future | None = None
 
 
 @dataclass
@@ -91,19 +92,24 @@ class _Accepted:
 class CommandBus:
     """Thread-safe. Use as a context manager, or call close(): it finishes what was submitted."""
 
-    def __init__(self, handler: CommandHandler, *, max_group: int = 64, overlap: bool = True):
+    def __init__(self, handler: CommandHandler, *, max_group: int = 64, appenders: int = 1):
         self.handler = handler
         self.store = handler.store
         self.max_group = max_group
-        self.overlap = overlap  # decide the next group while the last one's append runs
         self.groups_appended = 0  # appends made (each carries one group's events)
         self.conflicts = 0  # groups decided again because another writer changed one of their streams
         self._waiting: deque[_Pending] = deque()
         self._wakeup = threading.Condition()
         self._closed = False
-        self._cache: dict[str, tuple[Any, int]] = {}  # stream id -> (state, version), committer thread only
+        # Committer thread only: stream id -> (state, version), including the in-flight groups' events.
+        self._cache: dict[str, tuple[Any, int]] = {}
+        self._lock = threading.Lock()  # guards what the appender threads share with the committer:
+        self._cache_is_stale = False  # an append failed: its events never happened
         self._recent_keys: OrderedDict[str, None] = OrderedDict()  # keys this bus stored: a retry is looked up
-        self._appender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="command-bus-append")
+        self._keys_in_flight: set[str] = set()
+        self._in_flight = threading.Semaphore(appenders)  # groups sent and not yet answered
+        self._appenders = appenders
+        self._appender = ThreadPoolExecutor(max_workers=appenders, thread_name_prefix="command-bus-append")
         self._committer = threading.Thread(target=self._commit_forever, name="command-bus", daemon=True)
         self._committer.start()
 
@@ -152,37 +158,47 @@ class CommandBus:
     # -- the committer thread ---------------------------------------------------------------------
 
     def _commit_forever(self) -> None:
-        in_flight: _Group | None = None
         while True:
-            if in_flight is not None and not self.overlap:
-                if not self._settle(in_flight):
-                    self._retry(in_flight.pendings)
-                in_flight = None
             with self._wakeup:
-                while not self._waiting and not self._closed and in_flight is None:
+                while not self._waiting and not self._closed:
                     self._wakeup.wait()
+                closed_and_idle = not self._waiting
+            if closed_and_idle:
+                if self._drained():
+                    return
+                continue
+            # Wait for a free append slot before taking the group: commands arriving meanwhile join it.
+            self._in_flight.acquire()
+            with self._wakeup:
                 pendings = [self._waiting.popleft() for _ in range(min(self.max_group, len(self._waiting)))]
-            if not pendings and in_flight is None:
-                return  # closed, and everything submitted has been answered
-            group = None
-            if pendings:
-                try:
-                    group = self._decide(pendings, in_flight)
-                except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
-                    self._fail(pendings, error)
-            if in_flight is not None and not self._settle(in_flight):
-                # The group before lost a race: this one was decided on its outcome. Both go back to the
-                # front of the queue, in their order.
-                self._retry(group.pendings if group else [])
-                self._retry(in_flight.pendings)
-                group = None
-            in_flight = None
-            if group is not None:
-                in_flight = self._start(group)
+            if not pendings:  # taken back by a failed group's retry? nothing to do
+                self._in_flight.release()
+                continue
+            try:
+                group = self._decide(pendings)
+            except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
+                self._in_flight.release()
+                self._fail(pendings, error)
+                continue
+            self._start(group)
 
-    def _decide(self, pendings: list[_Pending], in_flight: _Group | None) -> _Group:
-        """Decide `pendings` on the cached states (loading what is missing), after in_flight's events."""
-        keys_in_flight = {p.idempotency_key for p in in_flight.pendings} if in_flight else set()
+    def _drained(self) -> bool:
+        """Closed: wait for the groups in flight. False if one of them failed and came back to be retried."""
+        for _ in range(self._appenders):
+            self._in_flight.acquire()
+        for _ in range(self._appenders):
+            self._in_flight.release()
+        with self._wakeup:
+            return not self._waiting
+
+    def _decide(self, pendings: list[_Pending]) -> _Group:
+        """Decide `pendings` on the cached states, which include the events of the groups in flight."""
+        with self._lock:
+            if self._cache_is_stale:
+                self._cache.clear()
+                self._cache_is_stale = False
+            keys_in_flight = set(self._keys_in_flight)
+            recent_keys = {p.idempotency_key for p in pendings if p.idempotency_key in self._recent_keys}
         stream_ids = list(dict.fromkeys(s for p in pendings for s in p.command.stream_ids()))
         missing = [s for s in stream_ids if s not in self._cache]
         # Keys this bus has not stored are not looked up: storing one that exists fails the append
@@ -192,7 +208,7 @@ class CommandBus:
             dict.fromkeys(
                 p.idempotency_key
                 for p in pendings
-                if p.idempotency_key and (p.look_up_key or p.idempotency_key in self._recent_keys)
+                if p.idempotency_key and (p.look_up_key or p.idempotency_key in recent_keys)
             )
         )
         heads, earlier = self.store.command_context(missing, keys) if missing or keys else ({}, {})
@@ -228,7 +244,7 @@ class CommandBus:
                 continue
             group.outcomes.append((pending, _Accepted(len(group.events), len(new_events), decisions)))
             group.events.extend(new_events)
-        for event in group.events:  # provisionally: undone (the cache dropped) if the append fails
+        for event in group.events:  # provisionally: the cache is dropped if the append fails
             state, version = states[event.stream_id], self._cache[event.stream_id][1] + 1
             self._cache[event.stream_id] = (state, version)
         if later:
@@ -236,18 +252,28 @@ class CommandBus:
                 self._waiting.extendleft(reversed(later))
         return group
 
-    def _start(self, group: _Group) -> _Group | None:
-        """Send the group's append to the appender; a group without events is answered at once."""
+    def _start(self, group: _Group) -> None:
+        """Send the group's append to an appender thread, which answers its callers when it returns."""
         if not group.events:
-            self._answer(group, [])
-            return None
+            # Nothing to append: the refusals are confirmed by a re-read, once the groups in flight (whose
+            # events they saw) are answered.
+            for _ in range(self._appenders - 1):
+                self._in_flight.acquire()
+            try:
+                self._answer(group, [])
+            finally:
+                for _ in range(self._appenders):
+                    self._in_flight.release()
+            return
         snapshots = {s: state_to_snapshot(self._cache[s][0]) for s in {e.stream_id for e in group.events}}
         keyed = [
             (pending.idempotency_key, pending.fingerprint, outcome.first_event, outcome.event_count)
             for pending, outcome in group.outcomes
             if isinstance(outcome, _Accepted) and pending.idempotency_key and outcome.event_count
         ]
-        group.append = self._appender.submit(
+        with self._lock:
+            self._keys_in_flight.update(p.idempotency_key for p in group.pendings if p.idempotency_key)
+        append = self._appender.submit(
             self.store.append_commands,
             group.events,
             group.read_versions,  # refused commands' streams too: their refusal is confirmed with the rest
@@ -255,39 +281,54 @@ class CommandBus:
             snapshots=snapshots,
             snapshot_version=SNAPSHOT_VERSION,
         )
-        return group
+        append.add_done_callback(lambda done: self._settle(group, done))
 
-    def _settle(self, group: _Group) -> bool:
-        """Wait for the group's append and answer its callers. False when it failed (the cache is then
-        dropped): lost a race, and the caller retries it, or another error its callers have heard of."""
+    # -- the appender threads ---------------------------------------------------------------------
+
+    def _settle(self, group: _Group, append: Future) -> None:
+        """The group's append returned: answer its callers, or send it back to be decided again."""
         try:
-            rows = group.append.result()
-        except (ConcurrencyError, KeyTakenMeanwhile) as lost:
-            self.conflicts += 1
-            self._cache.clear()
-            for pending in group.pendings:  # only the commands that caused it use up an attempt
-                pending.look_up_key = True
-                pending.caused_failure = _caused(pending, lost)
-            return False
-        except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
-            self._cache.clear()
-            self._fail(group.pendings, error)
-            return False
-        self.groups_appended += 1
-        for pending in group.pendings:
-            if pending.idempotency_key:
-                self._recent_keys[pending.idempotency_key] = None
-        while len(self._recent_keys) > MAX_RECENT_KEYS:
-            self._recent_keys.popitem(last=False)
-        self._answer(group, rows)
-        return True
+            try:
+                rows = append.result()
+            except (ConcurrencyError, KeyTakenMeanwhile) as lost:
+                with self._lock:
+                    self.conflicts += 1
+                for pending in group.pendings:  # only the commands that caused it use up an attempt
+                    pending.look_up_key = True
+                    pending.caused_failure = _caused(pending, lost)
+                self._forget(group, stale=True)
+                self._retry(group.pendings)
+                return
+            except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
+                self._forget(group, stale=True)
+                self._fail(group.pendings, error)
+                return
+            self._forget(group, stale=False)
+            self._answer(group, rows)
+        finally:
+            self._in_flight.release()
+
+    def _forget(self, group: _Group, *, stale: bool) -> None:
+        """The group is no longer in flight; remember its keys when it was stored."""
+        with self._lock:
+            keys = [p.idempotency_key for p in group.pendings if p.idempotency_key]
+            self._keys_in_flight.difference_update(keys)
+            if stale:
+                self._cache_is_stale = True
+                return
+            self.groups_appended += 1
+            for key in keys:
+                self._recent_keys[key] = None
+            while len(self._recent_keys) > MAX_RECENT_KEYS:
+                self._recent_keys.popitem(last=False)
 
     def _answer(self, group: _Group, rows: list[tuple[int, str, int, int]]) -> None:
         try:
             earlier = self._confirm_refusals(group, appended=bool(rows))
         except _StaleState:
-            self.conflicts += 1
-            self._cache.clear()
+            with self._lock:
+                self.conflicts += 1
+                self._cache_is_stale = True
             for pending, outcome in group.outcomes:
                 pending.caused_failure = isinstance(outcome, DomainError)
             self._retry(group.pendings)
@@ -324,6 +365,7 @@ class CommandBus:
         self._fail(exhausted, RetriesExhausted("the command lost every race for its streams; retry later"))
         with self._wakeup:
             self._waiting.extendleft(reversed(retried))
+            self._wakeup.notify()
 
     @staticmethod
     def _fail(pendings: list[_Pending], error: BaseException) -> None:

@@ -1,12 +1,13 @@
 """The one command path used by the CLI, ingestion, the API and the fraud detector."""
 
 import hashlib
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from bank_pipeline.domain.aggregates import (
     SNAPSHOT_VERSION,
@@ -39,18 +40,19 @@ class CommandResult:
 def request_hash(command: Any) -> bytes:
     """A stable fingerprint of a command: the same request always hashes the same."""
     body = {"command": type(command).__name__, "fields": to_json_fields(command)}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).digest()
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
 
 
 def command_metadata(
     command: Any, command_id: uuid.UUID, actor: str, correlation_id: str | None = None, causation_id: str | None = None
 ) -> dict[str, str]:
     """What every event a command causes records about who asked, for what, and in reply to what."""
+    command_id_text = str(command_id)
     return {
-        "command_id": str(command_id),
+        "command_id": command_id_text,
         "command_type": type(command).__name__,
-        "correlation_id": correlation_id or str(command_id),
-        "causation_id": causation_id or str(command_id),
+        "correlation_id": correlation_id or command_id_text,
+        "causation_id": causation_id or command_id_text,
         "actor": actor,
     }
 

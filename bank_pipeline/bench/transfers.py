@@ -205,9 +205,9 @@ def transfer_client(
     """One client process: sets up its share of the accounts, then runs plan.threads_per_process client
     threads until the shared deadline, through one CommandBus (path "bus") or its CommandHandler."""
     try:
-        # The bus path keeps a connection for its committer's reads and one for its appends.
+        # The bus path keeps a connection for its committer's reads and one per appender.
         url = make_conninfo(url, application_name=f"{APPLICATION_NAME}-{index}")  # to find its server processes
-        pool = make_pool(url, min_size=1, max_size=2 if plan.path == "bus" else 1)
+        pool = make_pool(url, min_size=1, max_size=3 if plan.path == "bus" else 1)
         store = CountingEventStore(pool, partitions_ahead_months=plan.partitions_ahead_months)
         handler = CommandHandler(store)
         outcome = ClientResult()
