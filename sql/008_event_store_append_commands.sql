@@ -3,18 +3,16 @@
 -- Under load this turns N transactions into one: one round trip, one commit, one set of stream locks.
 --
 -- streams, events, snapshot_version: as for append_events (005), which does the appending.
--- idempotency_keys / request_hashes / first_events / event_counts: per command that has a key, its
--- events are events[first_events .. first_events + event_counts - 1] (1-based, append order).
+-- commands: one object per command that has an idempotency key,
+--   {"idempotency_key", "request_hash" (hex), "first_event", "event_count"}: its events are
+--   events[first_event .. first_event + event_count - 1] (1-based, append order).
 -- A key stored meanwhile by a concurrent request raises unique_violation (23505) on
 -- idempotency_keys_pkey and nothing is written: the committer reloads and replays that command.
 CREATE FUNCTION event_store.append_commands(
     streams          jsonb,
     events           jsonb,
     snapshot_version integer,
-    idempotency_keys text[],
-    request_hashes   bytea[],
-    first_events     integer[],
-    event_counts     integer[]
+    commands         jsonb
 ) RETURNS TABLE (global_position bigint, stream_id text, stream_version bigint, transaction_id bigint)
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
@@ -33,11 +31,12 @@ BEGIN
 
     INSERT INTO event_store.idempotency_keys (idempotency_key, request_hash, global_positions, stream_ids,
                                               stream_versions, transaction_id)
-    SELECT c.idempotency_key, c.request_hash, positions[c.first_event : c.first_event + c.event_count - 1],
+    SELECT c.idempotency_key, decode(c.request_hash, 'hex'),
+           positions[c.first_event : c.first_event + c.event_count - 1],
            appended_streams[c.first_event : c.first_event + c.event_count - 1],
            versions[c.first_event : c.first_event + c.event_count - 1], tx
-      FROM unnest(idempotency_keys, request_hashes, first_events, event_counts)
-           AS c(idempotency_key, request_hash, first_event, event_count);
+      FROM jsonb_to_recordset(commands)
+           AS c(idempotency_key text, request_hash text, first_event integer, event_count integer);
 
     RETURN QUERY SELECT p, s, v, tx FROM unnest(positions, appended_streams, versions) AS r(p, s, v);
 END;

@@ -294,21 +294,17 @@ class EventStore:
         now = datetime.now(UTC)
         occurred_at = [_aware(e.occurred_at or now) for e in events]
         streams_document, events_document = _documents(events, checked, occurred_at, snapshots or {})
+        commands = [
+            {"idempotency_key": key, "request_hash": fingerprint.hex(), "first_event": first + 1, "event_count": count}
+            for key, fingerprint, first, count in keyed_commands
+        ]
         with self.pool.connection() as connection:
             try:
                 return (
                     _cursor(connection)
                     .execute(
-                        "SELECT * FROM event_store.append_commands(%s::jsonb, %s::jsonb, %s, %s, %s, %s, %s)",
-                        (
-                            _json(streams_document),
-                            _json(events_document),
-                            snapshot_version,
-                            [c[0] for c in keyed_commands],
-                            [c[1] for c in keyed_commands],
-                            [c[2] + 1 for c in keyed_commands],
-                            [c[3] for c in keyed_commands],
-                        ),
+                        "SELECT * FROM event_store.append_commands(%s::jsonb, %s::jsonb, %s, %s::jsonb)",
+                        (_json(streams_document), _json(events_document), snapshot_version, _json(commands)),
                     )
                     .fetchall()
                 )
