@@ -40,8 +40,7 @@ def append_by_copy(
     events: Sequence[NewEvent],
     expected: Mapping[str, int | None],
     occurred_at: Sequence[datetime],
-    payloads: Sequence[bytes],
-    metadata: Sequence[bytes],
+    encoded: tuple[Sequence[bytes], Sequence[bytes]] | None = None,
     *,
     snapshots: Mapping[str, dict[str, Any]],
     snapshot_version: int | None,
@@ -49,7 +48,9 @@ def append_by_copy(
     request_hash: bytes | None,
 ) -> tuple[list[Any], bool]:
     """Append `events` in one transaction on `connection` (a savepoint if the caller's transaction is
-    open). `expected` lists every stream to check or append to. Returns (rows, replayed): one
+    open). `expected` lists every stream to check or append to. `encoded`: each event's payload and
+    metadata already through encoded_json(); otherwise they are encoded while the rows stream, and
+    NotCanonicalJson may interrupt the COPY (nothing is written). Returns (rows, replayed): one
     (global_position, stream_id, stream_version, transaction_id) per event."""
     with connection.transaction():
         replayed, transaction_id, recorded_at, positions, head_streams, head_versions, head_hashes = connection.execute(
@@ -67,9 +68,11 @@ def append_by_copy(
         event_versions = []
         with connection.cursor().copy(f"COPY event_store.events ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_COPY_TYPES)
-            for event, position, occurred, payload, meta in zip(
-                events, positions, occurred_at, payloads, metadata, strict=True
-            ):
+            for index, (event, position, occurred) in enumerate(zip(events, positions, occurred_at, strict=True)):
+                if encoded:
+                    payload, meta = encoded[0][index], encoded[1][index]
+                else:  # here, so that the server stores the rows already sent meanwhile
+                    payload, meta = jsonb_text(event.payload), jsonb_text(event.metadata)
                 stream_id = event.stream_id
                 version = versions[stream_id] + 1
                 previous = last_hashes[stream_id]

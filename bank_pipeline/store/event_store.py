@@ -116,17 +116,22 @@ class EventStore:
             try:
                 if len(events) >= self.copy_threshold:
                     try:
-                        payloads = encoded_json([e.payload for e in events])
-                        metadata = encoded_json([e.metadata for e in events])
-                    except NotCanonicalJson:
-                        pass  # PostgreSQL hashes these: the SQL path below
-                    else:
+                        # In the caller's transaction a failed COPY cannot fall back (its transaction id is
+                        # taken), so its documents are checked first; in ours they are encoded as they stream.
+                        encoded = None
+                        if conn is not None:
+                            encoded = (
+                                encoded_json([e.payload for e in events]),
+                                encoded_json([e.metadata for e in events]),
+                            )
                         rows, replayed = append_by_copy(
-                            connection, events, checked, occurred_at, payloads, metadata, snapshots=snapshots,
+                            connection, events, checked, occurred_at, encoded, snapshots=snapshots,
                             snapshot_version=snapshot_version, idempotency_key=idempotency_key,
                             request_hash=request_hash,
                         )  # fmt: skip
                         return _result(rows, replayed)
+                    except NotCanonicalJson:
+                        pass  # PostgreSQL hashes these: the SQL path below
                 rows = self._append_events(
                     connection, events, checked, occurred_at, snapshots, snapshot_version, idempotency_key,
                     request_hash,

@@ -148,3 +148,12 @@ def test_concurrent_batches_on_shared_streams_stay_contiguous_and_verifiable(fre
     assert total == expected
     with fresh_store.pool.connection() as conn:
         assert verify(conn).ok
+
+
+def test_a_batch_with_floats_in_the_callers_transaction_falls_back_too(fresh_store):
+    """Inside the caller's transaction a COPY that failed half-way could not fall back (its transaction id
+    would already be taken), so the documents are checked before anything is sent."""
+    by_copy = EventStore(fresh_store.pool, copy_threshold=1)
+    with fresh_store.pool.connection() as conn, conn.transaction():
+        by_copy.append(batch(["acct-a"], 2, rate=0.5), conn=conn)
+    assert [e.payload["rate"] for e in fresh_store.read_stream("acct-a")] == [0.5, 0.5]
