@@ -34,12 +34,10 @@ from typing import Any
 
 from bank_pipeline.application.handler import (
     CommandHandler,
+    CommandIdentity,
     CommandResult,
     RetriesExhausted,
-    command_id_for,
-    command_metadata,
     decide_and_evolve,
-    request_hash,
 )
 from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, state_to_snapshot
 from bank_pipeline.domain.errors import DomainError
@@ -107,7 +105,7 @@ class CommandBus:
         self._cache_is_stale = False  # an append failed: its events never happened
         self._recent_keys: OrderedDict[str, None] = OrderedDict()  # keys this bus stored: a retry is looked up
         self._keys_in_flight: set[str] = set()
-        self._in_flight = threading.Semaphore(appenders)  # groups sent and not yet answered
+        self._appending = 0  # groups sent and not yet answered (guarded by _wakeup)
         self._appenders = appenders
         self._appender = ThreadPoolExecutor(max_workers=appenders, thread_name_prefix="command-bus-append")
         self._committer = threading.Thread(target=self._commit_forever, name="command-bus", daemon=True)
@@ -129,19 +127,13 @@ class CommandBus:
         causation_id: str | None = None,
     ) -> Future[CommandResult]:
         """Queue `command`; the future resolves to its CommandResult or raises what execute() would."""
-        command_id = command_id_for(idempotency_key) if idempotency_key else uuid.uuid4()
-        pending = _Pending(
-            command,
-            idempotency_key,
-            request_hash(command),
-            command_id,
-            command_metadata(command, command_id, actor, correlation_id, causation_id),
-        )
+        identity = CommandIdentity.of(command, idempotency_key, actor, correlation_id, causation_id)
+        pending = _Pending(command, idempotency_key, identity.fingerprint, identity.command_id, identity.metadata)
         with self._wakeup:
             if self._closed:
                 raise BusClosed("the command bus is closed")
             self._waiting.append(pending)
-            self._wakeup.notify()
+            self._wakeup.notify_all()
         return pending.future
 
     def execute(self, command: Any, **options: Any) -> CommandResult:
@@ -151,50 +143,54 @@ class CommandBus:
     def close(self) -> None:
         with self._wakeup:
             self._closed = True
-            self._wakeup.notify()
+            self._wakeup.notify_all()
         self._committer.join()
         self._appender.shutdown()
 
     # -- the committer thread ---------------------------------------------------------------------
 
     def _commit_forever(self) -> None:
+        forming: _Group | None = None  # decided, waiting for an append slot; grows with what arrives
+        held: list[_Pending] = []  # repeats of a key in the forming group: they wait until it is sent
         while True:
             with self._wakeup:
-                while not self._waiting and not self._closed:
+                while True:
+                    room = self.max_group - (len(forming.pendings) if forming else 0)
+                    slot_free = self._appending < self._appenders
+                    if (self._waiting and room > 0) or (forming is not None and slot_free):
+                        break
+                    if self._closed and forming is None and not self._waiting and not self._appending:
+                        return  # everything submitted has been answered
                     self._wakeup.wait()
-                closed_and_idle = not self._waiting
-            if closed_and_idle:
-                if self._drained():
-                    return
-                continue
-            # Wait for a free append slot before taking the group: commands arriving meanwhile join it.
-            self._in_flight.acquire()
-            with self._wakeup:
-                pendings = [self._waiting.popleft() for _ in range(min(self.max_group, len(self._waiting)))]
-            if not pendings:  # taken back by a failed group's retry? nothing to do
-                self._in_flight.release()
-                continue
-            try:
-                group = self._decide(pendings)
-            except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
-                self._in_flight.release()
-                self._fail(pendings, error)
-                continue
-            self._start(group)
+                pendings = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
+            with self._lock:
+                stale = self._cache_is_stale
+            if stale and forming is not None:
+                # A group in flight failed: the forming group saw its events. Decide it all again.
+                pendings, forming = forming.pendings + pendings, None
+            if pendings:
+                try:
+                    forming, later = self._decide(pendings, forming)
+                    held.extend(later)
+                except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
+                    self._fail(pendings + (forming.pendings if forming else []), error)
+                    with self._lock:
+                        self._cache_is_stale = True
+                    forming = None
+                continue  # decide whatever else arrived first: the group grows while the slot is busy
+            self._start(forming)
+            forming = None
+            if held:
+                with self._wakeup:
+                    self._waiting.extendleft(reversed(held))
+                held = []
 
-    def _drained(self) -> bool:
-        """Closed: wait for the groups in flight. False if one of them failed and came back to be retried."""
-        for _ in range(self._appenders):
-            self._in_flight.acquire()
-        for _ in range(self._appenders):
-            self._in_flight.release()
-        with self._wakeup:
-            return not self._waiting
-
-    def _decide(self, pendings: list[_Pending]) -> _Group:
-        """Decide `pendings` on the cached states, which include the events of the groups in flight."""
+    def _decide(self, pendings: list[_Pending], group: _Group | None) -> tuple[_Group, list[_Pending]]:
+        """Decide `pendings` on the cached states (which include the events of the groups in flight and of
+        `group`), adding them to `group`, or to a new one. Also returns the pendings whose key is already
+        in the group or in flight: they must wait for that request's result."""
         with self._lock:
-            if self._cache_is_stale:
+            if self._cache_is_stale and group is None:
                 self._cache.clear()
                 self._cache_is_stale = False
             keys_in_flight = set(self._keys_in_flight)
@@ -220,10 +216,13 @@ class CommandBus:
                 self._cache[stream_id] = (states[stream_id], versions[stream_id])
 
         states = {s: self._cache[s][0] for s in stream_ids}
-        read_versions = {s: self._cache[s][1] for s in stream_ids}
-        group = _Group(pendings=[], outcomes=[], events=[], read_versions=read_versions, refused_keys=[])
+        if group is None:
+            group = _Group(pendings=[], outcomes=[], events=[], read_versions={}, refused_keys=[])
+        for stream_id in stream_ids:  # the version before the group's own events
+            group.read_versions.setdefault(stream_id, self._cache[stream_id][1])
         later: list[_Pending] = []
-        keys_in_group: set[str | None] = set()
+        keys_in_group: set[str | None] = {p.idempotency_key for p in group.pendings}
+        first_new_event = len(group.events)
         now = self.handler.clock()
         for pending in pendings:
             key = pending.idempotency_key
@@ -244,26 +243,20 @@ class CommandBus:
                 continue
             group.outcomes.append((pending, _Accepted(len(group.events), len(new_events), decisions)))
             group.events.extend(new_events)
-        for event in group.events:  # provisionally: the cache is dropped if the append fails
+        for event in group.events[first_new_event:]:  # provisionally: the cache is dropped if the append fails
             state, version = states[event.stream_id], self._cache[event.stream_id][1] + 1
             self._cache[event.stream_id] = (state, version)
-        if later:
-            with self._wakeup:
-                self._waiting.extendleft(reversed(later))
-        return group
+        return group, later
 
     def _start(self, group: _Group) -> None:
         """Send the group's append to an appender thread, which answers its callers when it returns."""
         if not group.events:
             # Nothing to append: the refusals are confirmed by a re-read, once the groups in flight (whose
             # events they saw) are answered.
-            for _ in range(self._appenders - 1):
-                self._in_flight.acquire()
-            try:
-                self._answer(group, [])
-            finally:
-                for _ in range(self._appenders):
-                    self._in_flight.release()
+            with self._wakeup:
+                while self._appending:
+                    self._wakeup.wait()
+            self._answer(group, [])
             return
         snapshots = {s: state_to_snapshot(self._cache[s][0]) for s in {e.stream_id for e in group.events}}
         keyed = [
@@ -273,6 +266,8 @@ class CommandBus:
         ]
         with self._lock:
             self._keys_in_flight.update(p.idempotency_key for p in group.pendings if p.idempotency_key)
+        with self._wakeup:
+            self._appending += 1
         append = self._appender.submit(
             self.store.append_commands,
             group.events,
@@ -306,7 +301,9 @@ class CommandBus:
             self._forget(group, stale=False)
             self._answer(group, rows)
         finally:
-            self._in_flight.release()
+            with self._wakeup:
+                self._appending -= 1
+                self._wakeup.notify_all()
 
     def _forget(self, group: _Group, *, stale: bool) -> None:
         """The group is no longer in flight; remember its keys when it was stored."""
@@ -365,7 +362,7 @@ class CommandBus:
         self._fail(exhausted, RetriesExhausted("the command lost every race for its streams; retry later"))
         with self._wakeup:
             self._waiting.extendleft(reversed(retried))
-            self._wakeup.notify()
+            self._wakeup.notify_all()
 
     @staticmethod
     def _fail(pendings: list[_Pending], error: BaseException) -> None:

@@ -57,6 +57,29 @@ def command_metadata(
     }
 
 
+@dataclass(frozen=True)
+class CommandIdentity:
+    """What a command is known by: its request fingerprint, its id (stable across retries of one
+    idempotency key) and the metadata every event it causes records."""
+
+    fingerprint: bytes
+    command_id: uuid.UUID
+    metadata: dict[str, str]
+
+    @classmethod
+    def of(
+        cls,
+        command: Any,
+        idempotency_key: str | None,
+        actor: str,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> "CommandIdentity":
+        command_id = command_id_for(idempotency_key) if idempotency_key else uuid.uuid4()
+        metadata = command_metadata(command, command_id, actor, correlation_id, causation_id)
+        return cls(request_hash(command), command_id, metadata)
+
+
 def decide_and_evolve(
     command: Any, states: dict[str, Any], now: datetime, metadata: dict[str, str]
 ) -> tuple[list[tuple[str, DomainEvent]], list[NewEvent]]:
@@ -100,12 +123,12 @@ class CommandHandler:
     ) -> CommandResult:
         """Decide and append `command`. Raises a DomainError when the domain refuses it (nothing written),
         IdempotencyConflict when the key was used for another request."""
-        fingerprint = request_hash(command)
-        command_id = command_id_for(idempotency_key) if idempotency_key else uuid.uuid4()
-        metadata = command_metadata(command, command_id, actor, correlation_id, causation_id)
+        identity = CommandIdentity.of(command, idempotency_key, actor, correlation_id, causation_id)
         for _ in range(self.max_attempts):
             try:
-                return self._attempt(command, command_id, metadata, idempotency_key, fingerprint)
+                return self._attempt(
+                    command, identity.command_id, identity.metadata, idempotency_key, identity.fingerprint
+                )
             except ConcurrencyError:
                 continue
         raise RetriesExhausted(f"{type(command).__name__} lost {self.max_attempts} races for its streams; retry later")
