@@ -1,9 +1,12 @@
 """`bank-pipeline bench transfers`: internal transfers through the real command path vs pgbench TPC-B.
 
-Ours: N spawned client processes, each with its own pool, EventStore and CommandHandler, run
-TransferInternal commands between random distinct accounts, each with a unique idempotency key, through
-CommandHandler.execute for the given duration (idempotency lookup, snapshot load, decision, append: what
-the API will do). The baseline: pgbench's built-in TPC-B-like transaction (the classic "bank transfer"
+Ours, path "bus" (the default): one spawned process sets up the accounts, then runs N client threads
+that each submit TransferInternal commands between random distinct accounts, with a unique idempotency
+key each, to one shared CommandBus (group commit: what the API process does with concurrent requests),
+for the given duration. Before the clock starts, every account is touched once, so the bus's cache is in
+the steady state of a process that has been running, not a cold start. Path "handler": N spawned
+processes, each with its own pool, EventStore and CommandHandler (two round trips and one transaction
+per command). The baseline: pgbench's built-in TPC-B-like transaction (the classic "bank transfer"
 microbenchmark) with the same client count and duration, against the same server, in the same run.
 """
 
