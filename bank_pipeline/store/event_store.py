@@ -23,7 +23,7 @@ EVENT_COLUMNS = (
 )
 NOTIFY_CHANNEL = "event_store_appended"
 #: Appends of at least this many events go through COPY (store/batch_append.py); smaller ones, such as a
-#: command's, through one call of append_events.
+#: command's, through one call of event_store.append (sql/008).
 COPY_THRESHOLD = 64
 PARTITION_MARGIN = timedelta(days=45)
 
@@ -144,13 +144,14 @@ class EventStore:
     def _append_events(
         connection, events, checked, occurred_at, snapshots, snapshot_version, idempotency_key, request_hash
     ) -> list[tuple]:
-        """One call of event_store.append_events (sql/005): a single round trip, for a command's events."""
+        """One call of event_store.append (sql/008, append_events of sql/005 when a stream gets several
+        events): a single round trip, for a command's events."""
         streams_document, events_document = _documents(events, checked, occurred_at, snapshots)
         return (
             _cursor(connection)
             .execute(
                 "SELECT global_position, stream_id, stream_version, transaction_id, replayed "
-                "FROM event_store.append_events(%s::jsonb, %s::jsonb, %s, %s, %s)",
+                "FROM event_store.append(%s::jsonb, %s::jsonb, %s, %s, %s)",
                 (_json(streams_document), _json(events_document), snapshot_version, idempotency_key, request_hash),
             )
             .fetchall()
