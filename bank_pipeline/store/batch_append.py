@@ -54,7 +54,7 @@ def append_by_copy(
     (global_position, stream_id, stream_version, transaction_id) per event."""
     with connection.transaction():
         replayed, transaction_id, recorded_at, positions, head_streams, head_versions, head_hashes = connection.execute(
-            "SELECT * FROM event_store.begin_batch_append(%s, %s, %s, %s, %s)",
+            "SELECT * FROM event_store.begin_batch_append(%b, %b, %s, %s, %s)",
             (list(expected), list(expected.values()), len(events), idempotency_key, request_hash),
             binary=True,  # thousands of array elements: the binary form is much cheaper to encode and decode
         ).fetchone()
@@ -93,7 +93,7 @@ def append_by_copy(
 
         appended = list(dict.fromkeys(event.stream_id for event in events))
         connection.execute(
-            "SELECT event_store.finish_batch_append(%s, %s, %s, %s, %s, %s::jsonb[], %s, %s, %s, %s, %s, %s, %s)",
+            "SELECT event_store.finish_batch_append(%s, %b, %b, %b, %b, %s::jsonb[], %s, %s, %b, %b, %b, %s, %s)",
             (
                 transaction_id,
                 appended,
