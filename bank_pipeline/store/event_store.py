@@ -1,5 +1,6 @@
-"""Appending and reading events. Writes go through sql/005_event_store_append.sql (a command's events) or
-sql/007_event_store_batch_append.sql (large batches, by COPY)."""
+"""Appending and reading events. Every write goes through the SQL in sql/: event_store.append (008; a
+command's events, handing over to 005's append_events when a stream gets several), append_commands (008; a
+CommandBus group) or the COPY path of 007 (large batches)."""
 
 import threading
 import weakref
