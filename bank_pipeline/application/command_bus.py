@@ -44,7 +44,7 @@ from bank_pipeline.domain.errors import DomainError
 from bank_pipeline.store import Checkpoint, ConcurrencyError, IdempotencyConflict, KeyTakenMeanwhile, NewEvent
 from bank_pipeline.store.records import START, AppendResult
 
-MAX_CACHED_STREAMS = 200_000  # the cache is dropped (and refilled on demand) beyond this
+MAX_CACHED_STREAMS = 200_000  # beyond this the cache is dropped between groups, and refilled on demand
 MAX_RECENT_KEYS = 100_000
 
 
@@ -190,7 +190,8 @@ class CommandBus:
         `group`), adding them to `group`, or to a new one. Also returns the pendings whose key is already
         in the group or in flight: they must wait for that request's result."""
         with self._lock:
-            if self._cache_is_stale and group is None:
+            # Only between groups: the forming group's later commands must see its earlier ones' events.
+            if group is None and (self._cache_is_stale or len(self._cache) > MAX_CACHED_STREAMS):
                 self._cache.clear()
                 self._cache_is_stale = False
             keys_in_flight = set(self._keys_in_flight)
@@ -210,8 +211,6 @@ class CommandBus:
         heads, earlier = self.store.command_context(missing, keys) if missing or keys else ({}, {})
         if missing:
             states, versions = self.handler.states_of(missing, heads)
-            if len(self._cache) + len(missing) > MAX_CACHED_STREAMS:
-                self._cache.clear()
             for stream_id in missing:
                 self._cache[stream_id] = (states[stream_id], versions[stream_id])
 

@@ -104,3 +104,24 @@ def test_a_refusal_is_not_reported_for_a_key_that_already_succeeded_elsewhere(ba
     # Deciding again would refuse it (100 left): the bus must look the key up and replay instead.
     again = bus.execute(c.TransferInternal("t9", "a", "b", 900, "EUR"), idempotency_key="paid")
     assert again.replayed and again.global_positions == first.global_positions
+
+
+def test_a_cache_over_its_limit_is_dropped_between_groups_only(bank, monkeypatch):
+    """Dropping the cache while a group is being formed would let its later commands decide without its
+    earlier ones' events, and the version check would not notice (both read the same stored version).
+    Drives the committer's _decide directly, as a group grows while the append slot is busy."""
+    handler, bus = bank
+    monkeypatch.setattr("bank_pipeline.application.command_bus.MAX_CACHED_STREAMS", 1)
+    empty_b = _pending(c.TransferInternal("m1", "b", "c", 1_000, "EUR"))
+    spend_b_again = _pending(c.TransferInternal("m2", "b", "a", 500, "EUR"))  # "a" is not cached yet
+    group, _ = bus._decide([empty_b], None)
+    group, _ = bus._decide([spend_b_again], group)
+    assert isinstance(group.outcomes[1][1], InsufficientFunds)  # "b" is empty after the first transfer
+
+
+def _pending(command):
+    from bank_pipeline.application.command_bus import _Pending
+    from bank_pipeline.application.handler import CommandIdentity
+
+    identity = CommandIdentity.of(command, None, "test")
+    return _Pending(command, None, identity.fingerprint, identity.command_id, identity.metadata)
