@@ -56,6 +56,15 @@ class _StaleState(Exception):
     """A refusal was based on a cached state that another writer has moved on from."""
 
 
+class _BrokenCommand(Exception):
+    """Deciding one command raised something other than a refusal (a bug, or input the domain did not
+    expect). That caller hears of it; the commands decided with it are decided again without it."""
+
+    def __init__(self, pending: _Pending, error: Exception):
+        super().__init__(str(error))
+        self.pending, self.error = pending, error
+
+
 @dataclass
 class _Pending:
     command: Any
@@ -172,6 +181,15 @@ class CommandBus:
                 try:
                     forming, later = self._decide(pendings, forming)
                     held.extend(later)
+                except _BrokenCommand as broken:
+                    broken.pending.future.set_exception(broken.error)
+                    everyone = {id(p): p for p in (forming.pendings if forming else []) + pendings}
+                    others = [p for p in everyone.values() if p is not broken.pending]
+                    with self._lock:
+                        self._cache_is_stale = True
+                    with self._wakeup:
+                        self._waiting.extendleft(reversed(others))
+                    forming = None
                 except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
                     self._fail(pendings + (forming.pendings if forming else []), error)
                     with self._lock:
@@ -240,6 +258,8 @@ class CommandBus:
                 if key is not None:
                     group.refused_keys.append(key)
                 continue
+            except Exception as error:  # noqa: BLE001 - the group is decided again without this command
+                raise _BrokenCommand(pending, error) from error
             group.outcomes.append((pending, _Accepted(len(group.events), len(new_events), decisions)))
             group.events.extend(new_events)
         for event in group.events[first_new_event:]:  # provisionally: the cache is dropped if the append fails

@@ -119,6 +119,27 @@ def test_a_cache_over_its_limit_is_dropped_between_groups_only(bank, monkeypatch
     assert isinstance(group.outcomes[1][1], InsufficientFunds)  # "b" is empty after the first transfer
 
 
+def test_a_command_whose_decision_breaks_fails_alone(bank, monkeypatch):
+    """Not a refusal but a bug: that caller gets the error, and the commands decided with it in its
+    group are decided again without it."""
+    handler, bus = bank
+    from bank_pipeline.application import command_bus
+
+    real = command_bus.decide_and_evolve
+
+    def breaks_on_t2(command, *args):
+        if getattr(command, "transfer_id", None) == "t2":
+            raise RuntimeError("bug in a decision")
+        return real(command, *args)
+
+    monkeypatch.setattr(command_bus, "decide_and_evolve", breaks_on_t2)
+    futures = [bus.submit(c.TransferInternal(f"t{n}", "a", "b", 100, "EUR")) for n in range(5)]
+    wait(futures)
+    assert isinstance(futures[2].exception(), RuntimeError)
+    assert all(f.exception() is None for n, f in enumerate(futures) if n != 2)
+    assert (balance(handler, "a"), balance(handler, "b")) == (600, 1_400)
+
+
 def _pending(command):
     from bank_pipeline.application.command_bus import _Pending
     from bank_pipeline.application.handler import CommandIdentity
