@@ -12,10 +12,11 @@ hands its commands to a CommandBus instead:
   version check: nothing is written, the cache is dropped, and the group is decided again on fresh state.
 - Idempotency keys are not looked up before deciding: a key already stored fails the append, and the
   group is decided again with its keys looked up, so a repeated request replays its first result.
-- Appends run on appender threads, each with its own connection, so while one group is being written
-  the committer already decides the next, assuming the first succeeds: its version checks make it
-  fail too if the first one does not, and PostgreSQL's stream locks make it wait for the first where
-  they share a stream.
+- Appends run on an appender thread with its own connection. While one group is being written, the
+  committer keeps deciding what arrives into the next, assuming the first succeeds: if it does not, the
+  next one's version checks fail too and both are decided again. The next group is sent as soon as the
+  slot frees, so groups grow with load. With appenders > 1 several groups are written at once, and
+  PostgreSQL's stream locks order those that share a stream.
 
 Each caller gets what CommandHandler.execute would have given it: the CommandResult, the domain's
 refusal, the earlier result of a repeated idempotency key, or IdempotencyConflict. A refusal is only
