@@ -6,8 +6,9 @@ hands its commands to a CommandBus instead:
 
 - The committer thread takes whatever commands are waiting (a group), decides them one after another,
   in arrival order, against the same in-memory states, as if they ran serially.
-- It appends the whole group's events in one atomic call (sql/008_event_store_append_commands.sql) that
-  checks the version of every stream the group read, and stores each command's idempotency key.
+- It appends the whole group's events in one atomic call (event_store.append_commands, in
+  sql/008_event_store_append_and_group_commit.sql) that checks the version of every stream the group
+  read, and stores each command's idempotency key.
 - Stream states stay cached between groups. A stream another process changed meanwhile fails the
   version check: nothing is written, the cache is dropped, and the group is decided again on fresh state.
 - Idempotency keys are not looked up before deciding: a key already stored fails the append, and the

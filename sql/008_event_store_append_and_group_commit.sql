@@ -1,8 +1,8 @@
 -- The store's append: the contract of append_events (005), and its code for appends that put more than one
 -- event on a stream. The usual append (a command's events, a group of commands) puts one event on each
 -- stream; it needs no chain inside the batch, so it skips append_events' recursive chaining, window and
--- de-duplication: about a fifth less server time per call. Locks, checks and the transaction id come from
--- the helpers of 007.
+-- de-duplication: 8-18 % less server time per call, as measured. Locks, checks and the transaction id
+-- come from the helpers of 007.
 CREATE FUNCTION event_store.append(
     streams          jsonb,
     events           jsonb,
