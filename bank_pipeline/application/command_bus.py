@@ -30,8 +30,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from bank_pipeline.application.handler import (
@@ -39,12 +41,13 @@ from bank_pipeline.application.handler import (
     CommandIdentity,
     CommandResult,
     RetriesExhausted,
+    applied_result,
     decide_and_evolve,
+    replayed_result,
 )
 from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, state_to_snapshot
 from bank_pipeline.domain.errors import DomainError
-from bank_pipeline.store import Checkpoint, ConcurrencyError, IdempotencyConflict, KeyTakenMeanwhile, NewEvent
-from bank_pipeline.store.records import START, AppendResult
+from bank_pipeline.store import AppendResult, ConcurrencyError, IdempotencyConflict, KeyTakenMeanwhile, NewEvent
 
 MAX_CACHED_STREAMS = 200_000  # beyond this the cache is dropped between groups, and refilled on demand
 MAX_RECENT_KEYS = 100_000
@@ -76,7 +79,6 @@ class _Pending:
     metadata: dict[str, str]
     future: Future = field(default_factory=Future)
     attempts: int = 0  # failed appends this command caused (a stream it read moved on, its key was taken)
-    caused_failure: bool = False
     look_up_key: bool = False  # set when a group failed: its key may have been stored meanwhile
 
 
@@ -88,7 +90,9 @@ class _Group:
     outcomes: list[tuple[_Pending, Any]]  # (pending, CommandResult | exception | _Accepted)
     events: list[NewEvent]
     read_versions: dict[str, int]  # every stream the group read, at the version it read
-    refused_keys: list[str]
+
+    def refusals(self) -> list[_Pending]:
+        return [pending for pending, outcome in self.outcomes if isinstance(outcome, DomainError)]
 
 
 @dataclass
@@ -236,7 +240,7 @@ class CommandBus:
 
         states = {s: self._cache[s][0] for s in stream_ids}
         if group is None:
-            group = _Group(pendings=[], outcomes=[], events=[], read_versions={}, refused_keys=[])
+            group = _Group(pendings=[], outcomes=[], events=[], read_versions={})
         for stream_id in stream_ids:  # the version before the group's own events
             group.read_versions.setdefault(stream_id, self._cache[stream_id][1])
         later: list[_Pending] = []
@@ -257,8 +261,6 @@ class CommandBus:
                 decisions, new_events = decide_and_evolve(pending.command, states, now, pending.metadata)
             except DomainError as refusal:
                 group.outcomes.append((pending, refusal))
-                if key is not None:
-                    group.refused_keys.append(key)
                 continue
             except Exception as error:  # noqa: BLE001 - the group is decided again without this command
                 raise _BrokenCommand(pending, error) from error
@@ -309,11 +311,8 @@ class CommandBus:
             except (ConcurrencyError, KeyTakenMeanwhile) as lost:
                 with self._lock:
                     self.conflicts += 1
-                for pending in group.pendings:  # only the commands that caused it use up an attempt
-                    pending.look_up_key = True
-                    pending.caused_failure = _caused(pending, lost)
                 self._forget(group, stale=True)
-                self._retry(group.pendings)
+                self._retry(group.pendings, blamed=partial(_caused, lost=lost))
                 return
             except BaseException as error:  # noqa: BLE001 - e.g. the database is down: tell the callers
                 self._forget(group, stale=True)
@@ -347,13 +346,14 @@ class CommandBus:
             with self._lock:
                 self.conflicts += 1
                 self._cache_is_stale = True
-            for pending, outcome in group.outcomes:
-                pending.caused_failure = isinstance(outcome, DomainError)
-            self._retry(group.pendings)
+            refused = group.refusals()
+            self._retry(group.pendings, blamed=lambda pending: pending in refused)
             return
         for pending, outcome in group.outcomes:
             if isinstance(outcome, _Accepted):
-                pending.future.set_result(_result(pending, outcome, rows))
+                mine = rows[outcome.first_event : outcome.first_event + outcome.event_count]
+                appended = AppendResult.of_rows(mine) if mine else AppendResult((), {}, 0, replayed=False)
+                pending.future.set_result(applied_result(pending.command_id, appended, outcome.decisions))
             elif isinstance(outcome, DomainError) and pending.idempotency_key in earlier:
                 pending.future.set_result(_replayed(pending, earlier[pending.idempotency_key]))
             elif isinstance(outcome, BaseException):
@@ -364,20 +364,21 @@ class CommandBus:
     def _confirm_refusals(self, group: _Group, *, appended: bool) -> dict[str, tuple[bytes, AppendResult]]:
         """A refused command with a key may be a retry of a request that succeeded (then it replays), and
         without an append no version check has confirmed the state the refusals saw: one re-read does both."""
-        refusals = [p for p, outcome in group.outcomes if isinstance(outcome, DomainError)]
-        if not refusals or (appended and not group.refused_keys):
+        refusals = group.refusals()
+        refused_keys = [p.idempotency_key for p in refusals if p.idempotency_key]
+        if not refusals or (appended and not refused_keys):
             return {}
         streams = [] if appended else list(dict.fromkeys(s for p in refusals for s in p.command.stream_ids()))
-        heads, earlier = self.store.command_context(streams, group.refused_keys)
+        heads, earlier = self.store.command_context(streams, refused_keys)
         if any((heads[s].version if s in heads else 0) != group.read_versions[s] for s in streams):
             raise _StaleState
         return earlier
 
-    def _retry(self, pendings: list[_Pending]) -> None:
+    def _retry(self, pendings: list[_Pending], blamed: Callable[[_Pending], bool] = lambda pending: False) -> None:
+        """Back to the front of the queue; only the commands `blamed` for the failure use up an attempt."""
         retried, exhausted = [], []
         for pending in (p for p in pendings if not p.future.done()):
-            pending.attempts += pending.caused_failure
-            pending.caused_failure = False
+            pending.attempts += blamed(pending)
             pending.look_up_key = True
             (exhausted if pending.attempts >= self.handler.max_attempts else retried).append(pending)
         self._fail(exhausted, RetriesExhausted("the command lost every race for its streams; retry later"))
@@ -398,26 +399,9 @@ def _caused(pending: _Pending, lost: ConcurrencyError | KeyTakenMeanwhile) -> bo
     return pending.idempotency_key == lost.key
 
 
-def _result(pending: _Pending, accepted: _Accepted, rows: list[tuple[int, str, int, int]]) -> CommandResult:
-    mine = rows[accepted.first_event : accepted.first_event + accepted.event_count]
-    reached: dict[str, int] = {}
-    for _, stream_id, version, _ in mine:
-        reached[stream_id] = max(version, reached.get(stream_id, 0))
-    positions = tuple(row[0] for row in mine)
-    return CommandResult(
-        pending.command_id,
-        positions,
-        Checkpoint(mine[0][3], max(positions)) if mine else START,
-        reached,
-        tuple(accepted.decisions),
-        replayed=False,
-    )
-
-
 def _replayed(pending: _Pending, earlier: tuple[bytes, AppendResult]) -> CommandResult | IdempotencyConflict:
-    stored_hash, result = earlier
-    if stored_hash != pending.fingerprint:
-        return IdempotencyConflict(pending.idempotency_key or "?")
-    return CommandResult(
-        pending.command_id, result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
-    )
+    """replayed_result as an outcome to hand the caller later."""
+    try:
+        return replayed_result(pending.idempotency_key or "?", pending.fingerprint, earlier)
+    except IdempotencyConflict as conflict:
+        return conflict

@@ -80,6 +80,32 @@ class CommandIdentity:
         return cls(request_hash(command), command_id, metadata)
 
 
+def applied_result(command_id: uuid.UUID, appended: AppendResult, decisions: Sequence) -> CommandResult:
+    return CommandResult(
+        command_id,
+        appended.global_positions,
+        appended.checkpoint,
+        appended.stream_versions,
+        tuple(decisions),
+        replayed=False,
+    )
+
+
+def replayed_result(key: str, fingerprint: bytes, earlier: tuple[bytes, AppendResult]) -> CommandResult:
+    """The result stored under `key` by an earlier request; IdempotencyConflict if that request differed."""
+    stored_hash, appended = earlier
+    if stored_hash != fingerprint:
+        raise IdempotencyConflict(key)
+    return CommandResult(
+        command_id_for(key),
+        appended.global_positions,
+        appended.checkpoint,
+        appended.stream_versions,
+        (),
+        replayed=True,
+    )
+
+
 def decide_and_evolve(
     command: Any, states: dict[str, Any], now: datetime, metadata: dict[str, str]
 ) -> tuple[list[tuple[str, DomainEvent]], list[NewEvent]]:
@@ -138,7 +164,7 @@ class CommandHandler:
         # A retried request (same key) gets the original result without deciding again.
         heads, earlier = self.store.command_context(stream_ids, [idempotency_key] if idempotency_key else [])
         if idempotency_key in earlier:
-            return self._replayed(idempotency_key, fingerprint, earlier[idempotency_key])
+            return replayed_result(idempotency_key, fingerprint, earlier[idempotency_key])
         states, versions = self.states_of(stream_ids, heads)
         decisions, new_events = decide_and_evolve(command, states, self.clock(), metadata)
         result = self.store.append(
@@ -150,23 +176,8 @@ class CommandHandler:
             request_hash=fingerprint,
         )
         if result.replayed:  # a concurrent request with the same key won the race
-            return self._replayed(idempotency_key, fingerprint, (fingerprint, result))
-        return CommandResult(
-            command_id,
-            result.global_positions,
-            result.checkpoint,
-            result.stream_versions,
-            tuple(decisions),
-            replayed=False,
-        )
-
-    def _replayed(self, key: str, fingerprint: bytes, earlier: tuple[bytes, AppendResult]) -> CommandResult:
-        stored_hash, result = earlier
-        if stored_hash != fingerprint:
-            raise IdempotencyConflict(key)
-        return CommandResult(
-            command_id_for(key), result.global_positions, result.checkpoint, result.stream_versions, (), replayed=True
-        )
+            return replayed_result(idempotency_key, fingerprint, (fingerprint, result))
+        return applied_result(command_id, result, decisions)
 
     def load(self, stream_ids: Sequence[str]) -> tuple[dict[str, Any], dict[str, int]]:
         """Current state and version of each stream: from the cached snapshot when it is current,

@@ -52,16 +52,6 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-def _result(rows: list[Sequence[Any]], replayed: bool) -> AppendResult:
-    """rows: one (global_position, stream_id, stream_version, transaction_id) per event."""
-    return AppendResult(
-        global_positions=tuple(row[0] for row in rows),
-        stream_versions=_versions_reached([row[1] for row in rows], [row[2] for row in rows]),
-        transaction_id=rows[0][3],
-        replayed=replayed,
-    )
-
-
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
     return RecordedEvent(*row[:11], bytes(row[11]), bytes(row[12]))
 
@@ -130,7 +120,7 @@ class EventStore:
                             snapshot_version=snapshot_version, idempotency_key=idempotency_key,
                             request_hash=request_hash,
                         )  # fmt: skip
-                        return _result(rows, replayed)
+                        return AppendResult.of_rows(rows, replayed=replayed)
                     except NotCanonicalJson:
                         pass  # PostgreSQL hashes these: the SQL path below
                 rows = self._append_events(
@@ -139,7 +129,7 @@ class EventStore:
                 )  # fmt: skip
             except psycopg.Error as error:
                 raise translate(error, idempotency_key) from error
-        return _result([row[:4] for row in rows], rows[0][4])
+        return AppendResult.of_rows(rows, replayed=rows[0][4])
 
     @staticmethod
     def _append_events(
@@ -359,13 +349,5 @@ def _documents(
 def _idempotent_result(
     request_hash: bytes, positions: list[int], streams: list[str], versions: list[int], transaction_id: int
 ) -> tuple[bytes, AppendResult]:
-    reached = _versions_reached(streams, versions)
-    return bytes(request_hash), AppendResult(tuple(positions), reached, transaction_id, replayed=True)
-
-
-def _versions_reached(streams: list[str], versions: list[int]) -> dict[str, int]:
-    """The version each stream reached, from one (stream, version) pair per appended event."""
-    reached: dict[str, int] = {}
-    for stream_id, version in zip(streams, versions, strict=True):
-        reached[stream_id] = max(version, reached.get(stream_id, 0))
-    return reached
+    rows = [(p, s, v, transaction_id) for p, s, v in zip(positions, streams, versions, strict=True)]
+    return bytes(request_hash), AppendResult.of_rows(rows, replayed=True)

@@ -1,6 +1,7 @@
 """The shapes that go into and come out of the event store."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -58,6 +59,14 @@ class AppendResult:
     stream_versions: dict[str, int]  # the version each appended stream reached
     transaction_id: int
     replayed: bool  # True when an idempotency key returned an earlier append's result
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]], *, replayed: bool = False) -> "AppendResult":
+        """From one (global_position, stream_id, stream_version, transaction_id, ...) per appended event."""
+        reached: dict[str, int] = {}
+        for row in rows:
+            reached[row[1]] = max(row[2], reached.get(row[1], 0))
+        return cls(tuple(row[0] for row in rows), reached, rows[0][3], replayed)
 
     @property
     def checkpoint(self) -> Checkpoint:
