@@ -112,8 +112,8 @@ $$;
 -- commands: one object per command that has an idempotency key,
 --   {"idempotency_key", "request_hash" (hex), "first_event", "event_count"}: its events are
 --   events[first_event .. first_event + event_count - 1] (1-based, append order).
--- A key stored meanwhile by a concurrent request raises unique_violation (23505) on
--- idempotency_keys_pkey and nothing is written: the committer reloads and replays that command.
+-- A key already stored (by an earlier or a concurrent request) raises BP008 naming it, and nothing is
+-- written: the committer looks the keys up and replays that command.
 CREATE FUNCTION event_store.append_commands(
     streams          jsonb,
     events           jsonb,
@@ -129,6 +129,8 @@ DECLARE
     appended_streams text[];
     versions bigint[];
     tx bigint;
+    stored integer;
+    taken text;
 BEGIN
     SELECT array_agg(a.global_position ORDER BY a.global_position), array_agg(a.stream_id ORDER BY a.global_position),
            array_agg(a.stream_version ORDER BY a.global_position), min(a.transaction_id)
@@ -142,7 +144,20 @@ BEGIN
            appended_streams[c.first_event : c.first_event + c.event_count - 1],
            versions[c.first_event : c.first_event + c.event_count - 1], tx
       FROM jsonb_to_recordset(commands)
-           AS c(idempotency_key text, request_hash text, first_event integer, event_count integer);
+           AS c(idempotency_key text, request_hash text, first_event integer, event_count integer)
+    ON CONFLICT (idempotency_key) DO NOTHING;
+    GET DIAGNOSTICS stored = ROW_COUNT;
+    IF stored < jsonb_array_length(commands) THEN
+        SELECT c.idempotency_key INTO taken
+          FROM jsonb_to_recordset(commands) AS c(idempotency_key text)
+          JOIN event_store.idempotency_keys k ON k.idempotency_key = c.idempotency_key
+         WHERE k.transaction_id <> tx
+         LIMIT 1;
+        RAISE EXCEPTION 'idempotency key % is already stored', taken
+            USING ERRCODE = 'BP008',
+                  DETAIL = json_build_object('idempotency_key', taken)::text,
+                  HINT = 'Look the key up and replay the result stored under it.';
+    END IF;
 
     RETURN QUERY SELECT p, s, v, tx FROM unnest(positions, appended_streams, versions) AS r(p, s, v);
 END;

@@ -58,6 +58,8 @@ def translate(error: psycopg.Error, idempotency_key: str | None = None) -> Excep
         return HistoryIsImmutable(error.diag.message_primary or str(error))
     if state == "BP004":
         return AppendNotFirstWrite(error.diag.message_primary or str(error))
+    if state == "BP008":
+        return KeyTakenMeanwhile(json.loads(error.diag.message_detail or "{}").get("idempotency_key"))
     if state == "BP006":
         return TransactionIdsWentBackwards(f"{error.diag.message_primary}. {error.diag.message_hint}")
     return error

@@ -14,7 +14,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from bank_pipeline.store.batch_append import append_by_copy, encoded_json
-from bank_pipeline.store.errors import KeyTakenMeanwhile, translate
+from bank_pipeline.store.errors import translate
 from bank_pipeline.store.hashing import NotCanonicalJson
 from bank_pipeline.store.records import START, AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamHead
 
@@ -96,13 +96,8 @@ class EventStore:
         """
         if not events:
             raise ValueError("append needs at least one event")
-        self._ensure_partitions_ready()
-        checked = dict(expected_versions or {})
-        for event in events:
-            checked.setdefault(event.stream_id, None)
+        checked, occurred_at = self._prepare(events, expected_versions)
         snapshots = snapshots or {}
-        now = datetime.now(UTC)
-        occurred_at = [_aware(e.occurred_at or now) for e in events]
         with self._connection(conn) as connection:
             try:
                 if len(events) >= self.copy_threshold:
@@ -147,6 +142,18 @@ class EventStore:
             )
             .fetchall()
         )
+
+    def _prepare(
+        self, events: Sequence[NewEvent], expected_versions: Mapping[str, int | None] | None
+    ) -> tuple[dict[str, int | None], list[datetime]]:
+        """What every append path needs first: partitions ready, every stream to check (those that only
+        receive events accept any version), and each event's business time (the append's by default)."""
+        self._ensure_partitions_ready()
+        checked = dict(expected_versions or {})
+        for event in events:
+            checked.setdefault(event.stream_id, None)
+        now = datetime.now(UTC)
+        return checked, [_aware(e.occurred_at or now) for e in events]
 
     def _ensure_partitions_ready(self) -> None:
         ready_until = self._partitions_ready_until
@@ -283,13 +290,8 @@ class EventStore:
         """Append the events of several commands atomically (sql/008), storing each command's result
         under its idempotency key: keyed_commands holds (key, request_hash, first event index, event
         count). Returns one (global_position, stream_id, stream_version, transaction_id) per event.
-        Raises ConcurrencyError, or KeyTakenMeanwhile when a concurrent request stored one of the keys."""
-        self._ensure_partitions_ready()
-        checked = dict(expected_versions)
-        for event in events:
-            checked.setdefault(event.stream_id, None)
-        now = datetime.now(UTC)
-        occurred_at = [_aware(e.occurred_at or now) for e in events]
+        Raises ConcurrencyError, or KeyTakenMeanwhile when one of the keys is already stored."""
+        checked, occurred_at = self._prepare(events, expected_versions)
         streams_document, events_document = _documents(events, checked, occurred_at, snapshots or {})
         commands = [
             {"idempotency_key": key, "request_hash": fingerprint.hex(), "first_event": first + 1, "event_count": count}
@@ -305,13 +307,6 @@ class EventStore:
                     )
                     .fetchall()
                 )
-            except psycopg.errors.UniqueViolation as error:
-                if error.diag.constraint_name == "idempotency_keys_pkey":
-                    # DETAIL: Key (idempotency_key)=(the key) already exists.
-                    detail = error.diag.message_detail or ""
-                    key = detail.partition(")=(")[2].rpartition(") already exists")[0] or None
-                    raise KeyTakenMeanwhile(key) from error
-                raise
             except psycopg.Error as error:
                 raise translate(error) from error
 
