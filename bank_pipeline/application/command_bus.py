@@ -86,10 +86,13 @@ class _Pending:
 class _Group:
     """One group's decisions, waiting for its append (if it has events) before its callers hear."""
 
-    pendings: list[_Pending]
-    outcomes: list[tuple[_Pending, Any]]  # (pending, CommandResult | exception | _Accepted)
+    outcomes: list[tuple[_Pending, Any]]  # (pending, CommandResult | exception | _Accepted), in order
     events: list[NewEvent]
     read_versions: dict[str, int]  # every stream the group read, at the version it read
+
+    @property
+    def pendings(self) -> list[_Pending]:
+        return [pending for pending, _ in self.outcomes]
 
     def refusals(self) -> list[_Pending]:
         return [pending for pending, outcome in self.outcomes if isinstance(outcome, DomainError)]
@@ -240,7 +243,7 @@ class CommandBus:
 
         states = {s: self._cache[s][0] for s in stream_ids}
         if group is None:
-            group = _Group(pendings=[], outcomes=[], events=[], read_versions={})
+            group = _Group(outcomes=[], events=[], read_versions={})
         for stream_id in stream_ids:  # the version before the group's own events
             group.read_versions.setdefault(stream_id, self._cache[stream_id][1])
         later: list[_Pending] = []
@@ -252,7 +255,6 @@ class CommandBus:
             if key is not None and (key in keys_in_group or key in keys_in_flight):
                 later.append(pending)  # a repeated key waits for the first request's result
                 continue
-            group.pendings.append(pending)
             keys_in_group.add(key)
             if key in earlier:
                 group.outcomes.append((pending, _replayed(pending, earlier[key])))
