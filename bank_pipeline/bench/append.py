@@ -43,7 +43,7 @@ from bank_pipeline.db.connection import connect
 from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.settings import get_settings
 from bank_pipeline.store import EventStore, NewEvent
-from bank_pipeline.store.event_store import EVENT_COLUMNS
+from bank_pipeline.store.records import EVENT_COLUMNS
 
 GOAL = 0.5  # our events/s ÷ COPY rows/s
 STREAM_PREFIX = "account-bench"  # the appended streams; warm-up streams are named otherwise

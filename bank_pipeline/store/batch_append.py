@@ -14,12 +14,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from bank_pipeline.store.hashing import event_hash, jsonb_text
-from bank_pipeline.store.records import NewEvent
+from bank_pipeline.store.records import EVENT_COLUMNS, NewEvent
 
-COPY_COLUMNS = (
-    "global_position, transaction_id, stream_id, stream_version, event_type, schema_version, event_id, "
-    "payload, metadata, occurred_at, recorded_at, previous_hash, hash"
-)
 # jsonb's binary form is a version byte (1) then its text: payload and metadata, already encoded for the
 # hash, are sent as that, declared as bytea so psycopg passes the bytes through untouched.
 _COPY_TYPES = (
@@ -66,7 +62,7 @@ def append_by_copy(
         first_versions = dict(versions)
         last_hashes = dict(zip(head_streams, head_hashes, strict=True))
         event_versions = []
-        with connection.cursor().copy(f"COPY event_store.events ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        with connection.cursor().copy(f"COPY event_store.events ({EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_COPY_TYPES)
             for index, (event, position, occurred) in enumerate(zip(events, positions, occurred_at, strict=True)):
                 if encoded:

@@ -16,12 +16,16 @@ from psycopg_pool import ConnectionPool
 from bank_pipeline.store.batch_append import append_by_copy, encoded_json
 from bank_pipeline.store.errors import translate
 from bank_pipeline.store.hashing import NotCanonicalJson
-from bank_pipeline.store.records import START, AppendResult, Checkpoint, NewEvent, RecordedEvent, StreamHead
-
-EVENT_COLUMNS = (
-    "global_position, transaction_id, stream_id, stream_version, event_type, schema_version, event_id, "
-    "payload, metadata, occurred_at, recorded_at, previous_hash, hash"
+from bank_pipeline.store.records import (
+    EVENT_COLUMNS,
+    START,
+    AppendResult,
+    Checkpoint,
+    NewEvent,
+    RecordedEvent,
+    StreamHead,
 )
+
 NOTIFY_CHANNEL = "event_store_appended"
 #: Appends of at least this many events go through COPY (store/batch_append.py); smaller ones, such as a
 #: command's, through one call of event_store.append (sql/008).

@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+#: The columns of event_store.events, in table order: what reads select and what the COPY path writes.
+EVENT_COLUMNS = (
+    "global_position, transaction_id, stream_id, stream_version, event_type, schema_version, event_id, "
+    "payload, metadata, occurred_at, recorded_at, previous_hash, hash"
+)
+
 
 class Checkpoint(NamedTuple):
     """A place in the delivery order. Subscribers store the checkpoint of the last event they handled.
