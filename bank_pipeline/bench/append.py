@@ -157,11 +157,12 @@ def append_client(index: int, url: str, plan: AppendPlan, *, ready, go, start_at
         latencies = array("d")
         perf_counter = time.perf_counter
         appended = 0
-        for batch in batches:
-            began = perf_counter()
-            store.append(batch)
-            latencies.append(perf_counter() - began)
-            appended += len(batch)
+        began = perf_counter()
+        for result in store.append_batches(batches):
+            committed = perf_counter()
+            latencies.append(committed - began)
+            began = committed
+            appended += len(result.global_positions)
             progress[index] = appended
         finished = perf_counter()
         client_cpu, server_cpu = clock.stop()

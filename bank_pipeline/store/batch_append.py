@@ -6,6 +6,7 @@ version checks, transaction id, positions, the final checks) and the client numb
 events while it streams them with COPY, so the two work at the same time.
 """
 
+import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,16 +14,23 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bank_pipeline.store.hashing import event_hash, jsonb_text
+from bank_pipeline.store.hashing import chain_link, jsonb_text, timestamp_microseconds
 from bank_pipeline.store.records import EVENT_COLUMNS, NewEvent
 
-# jsonb's binary form is a version byte (1) then its text: payload and metadata, already encoded for the
-# hash, are sent as that, declared as bytea so psycopg passes the bytes through untouched.
-_COPY_TYPES = (
-    "bigint", "bigint", "text", "bigint", "text", "integer", "uuid", "bytea", "bytea", "timestamptz", "timestamptz",
-    "bytea", "bytea",
-)  # fmt: skip
-_JSONB_VERSION = b"\x01"
+# The rows are written in PostgreSQL's binary COPY format, built here rather than by psycopg's
+# write_row: the fields are already in binary form for the hash, and building the row around them costs
+# a third of what adapting thirteen values one by one does. Per row: the field count, then each field as
+# its byte length and bytes, in EVENT_COLUMNS order. jsonb's binary form is a version byte (1) then
+# its text, which is already encoded for the hash.
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # + flags and header extension length, both 0
+_TRAILER = b"\xff\xff"
+_POSITION_TO_STREAM = struct.Struct(">hiqiqi").pack  # 13 fields; global_position; transaction_id; len(stream_id)
+_VERSION_TO_TYPE = struct.Struct(">iqi").pack  # stream_version; len(event_type)
+_SCHEMA_TO_PAYLOAD = struct.Struct(">iii16sib").pack  # schema_version; event_id; len(payload), jsonb version
+_METADATA = struct.Struct(">ib").pack  # len(metadata), jsonb version
+_TIMES_TO_PREVIOUS = struct.Struct(">iqiqi").pack  # occurred_at; recorded_at; len(previous_hash)
+_HASH_LENGTH = struct.pack(">i", 32)
+_ROWS_PER_WRITE = 256  # the server stores the rows already sent while the client builds the next ones
 
 
 def encoded_json(documents: Sequence[dict[str, Any]]) -> list[bytes]:
@@ -62,30 +70,41 @@ def append_by_copy(
         first_versions = dict(versions)
         last_hashes = dict(zip(head_streams, head_hashes, strict=True))
         event_versions = []
+        recorded = timestamp_microseconds(recorded_at)
+        encoded_names: dict[str, bytes] = {}  # stream ids and event types, encoded once per batch
+        pending = [_SIGNATURE]
         with connection.cursor().copy(f"COPY event_store.events ({EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_COPY_TYPES)
             for index, (event, position, occurred) in enumerate(zip(events, positions, occurred_at, strict=True)):
                 if encoded:
                     payload, meta = encoded[0][index], encoded[1][index]
                 else:  # here, so that the server stores the rows already sent meanwhile
                     payload, meta = jsonb_text(event.payload), jsonb_text(event.metadata)
-                stream_id = event.stream_id
+                stream_id, event_type = event.stream_id, event.event_type
+                stream = encoded_names.get(stream_id) or encoded_names.setdefault(stream_id, stream_id.encode())
+                kind = encoded_names.get(event_type) or encoded_names.setdefault(event_type, event_type.encode())
                 version = versions[stream_id] + 1
                 previous = last_hashes[stream_id]
-                link = event_hash(
-                    previous, position, stream_id, version, event.event_type, event.schema_version, event.event_id,
-                    occurred, recorded_at, payload, meta,
+                event_id = event.event_id.bytes
+                occurred_us = timestamp_microseconds(occurred)
+                link = chain_link(
+                    previous, position, version, event.schema_version, event_id, occurred_us, recorded, stream, kind,
+                    payload, meta,
                 )  # fmt: skip
-                copy.write_row(
-                    (
-                        position, transaction_id, stream_id, version, event.event_type, event.schema_version,
-                        event.event_id, _JSONB_VERSION + payload, _JSONB_VERSION + meta, occurred,
-                        recorded_at, previous, link,
-                    )
+                pending += (
+                    _POSITION_TO_STREAM(13, 8, position, 8, transaction_id, len(stream)), stream,
+                    _VERSION_TO_TYPE(8, version, len(kind)), kind,
+                    _SCHEMA_TO_PAYLOAD(4, event.schema_version, 16, event_id, len(payload) + 1, 1), payload,
+                    _METADATA(len(meta) + 1, 1), meta,
+                    _TIMES_TO_PREVIOUS(8, occurred_us, 8, recorded, 32), previous, _HASH_LENGTH, link,
                 )  # fmt: skip
+                if index % _ROWS_PER_WRITE == _ROWS_PER_WRITE - 1:
+                    copy.write(b"".join(pending))
+                    pending = []
                 versions[stream_id] = version
                 last_hashes[stream_id] = link
                 event_versions.append(version)
+            pending.append(_TRAILER)
+            copy.write(b"".join(pending))
 
         appended = list(dict.fromkeys(event.stream_id for event in events))
         connection.execute(

@@ -5,6 +5,7 @@ CommandBus group) or the COPY path of 007 (large batches)."""
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,22 +99,67 @@ class EventStore:
         version. On a mismatch nothing is written and ConcurrencyError is raised.
         Pass `conn` to append inside the caller's transaction; the append must be its first write.
         """
+        use_copy, encoded = len(events) >= self.copy_threshold, None
+        if use_copy and conn is not None:
+            # In the caller's transaction a failed COPY cannot fall back (its transaction id is taken), so
+            # the documents are checked first; in ours they are encoded as they stream.
+            encoded = _encoded_for_copy(events)
+            use_copy = encoded is not None
+        return self._append(
+            events, expected_versions, use_copy, encoded, snapshots=snapshots, snapshot_version=snapshot_version,
+            idempotency_key=idempotency_key, request_hash=request_hash, conn=conn,
+        )  # fmt: skip
+
+    def append_batches(self, batches: Iterable[Sequence[NewEvent]]) -> Iterator[AppendResult]:
+        """Append each batch as append(batch) would, one transaction after another, yielding each result
+        once its batch has committed: for loading many batches (ingestion, migrations). While a batch is
+        on the server, a helper thread encodes the next one's documents, work this process would
+        otherwise do while the server waits."""
+        with ThreadPoolExecutor(1, thread_name_prefix="append-batches-encoder") as encoder:
+            remaining = iter(batches)
+            batch = next(remaining, None)
+            encoding = encoder.submit(self._encoded_batch, batch) if batch is not None else None
+            while batch is not None:
+                use_copy, encoded = encoding.result()
+                following = next(remaining, None)
+                if following is not None:
+                    encoding = encoder.submit(self._encoded_batch, following)
+                yield self._append(
+                    batch, None, use_copy, encoded, snapshots=None, snapshot_version=None, idempotency_key=None,
+                    request_hash=None, conn=None,
+                )  # fmt: skip
+                batch = following
+
+    def _encoded_batch(self, events: Sequence[NewEvent]) -> tuple[bool, tuple[list[bytes], list[bytes]] | None]:
+        """Whether `events` go through COPY, and if so their documents encoded for it."""
+        if len(events) < self.copy_threshold:
+            return False, None
+        encoded = _encoded_for_copy(events)
+        return encoded is not None, encoded
+
+    def _append(
+        self,
+        events: Sequence[NewEvent],
+        expected_versions: Mapping[str, int | None] | None,
+        use_copy: bool,
+        encoded: tuple[list[bytes], list[bytes]] | None,
+        *,
+        snapshots: Mapping[str, dict[str, Any]] | None,
+        snapshot_version: int | None,
+        idempotency_key: str | None,
+        request_hash: bytes | None,
+        conn: psycopg.Connection | None,
+    ) -> AppendResult:
+        """append() once the path is chosen: COPY (`encoded` None encodes while copying, and falls back
+        to the SQL path for documents only PostgreSQL can hash) or event_store.append."""
         if not events:
             raise ValueError("append needs at least one event")
         checked, occurred_at = self._prepare(events, expected_versions)
         snapshots = snapshots or {}
         with self._connection(conn) as connection:
             try:
-                if len(events) >= self.copy_threshold:
+                if use_copy:
                     try:
-                        # In the caller's transaction a failed COPY cannot fall back (its transaction id is
-                        # taken), so its documents are checked first; in ours they are encoded as they stream.
-                        encoded = None
-                        if conn is not None:
-                            encoded = (
-                                encoded_json([e.payload for e in events]),
-                                encoded_json([e.metadata for e in events]),
-                            )
                         rows, replayed = append_by_copy(
                             connection, events, checked, occurred_at, encoded, snapshots=snapshots,
                             snapshot_version=snapshot_version, idempotency_key=idempotency_key,
@@ -343,6 +389,15 @@ def _documents(
         for e, occurred in zip(events, occurred_at, strict=True)
     ]
     return streams, documents
+
+
+def _encoded_for_copy(events: Sequence[NewEvent]) -> tuple[list[bytes], list[bytes]] | None:
+    """The payloads and metadata of `events` encoded for the COPY path, or None when one of them needs
+    the SQL path (see NotCanonicalJson)."""
+    try:
+        return encoded_json([e.payload for e in events]), encoded_json([e.metadata for e in events])
+    except NotCanonicalJson:
+        return None
 
 
 def _idempotent_result(

@@ -119,23 +119,36 @@ def event_hash(
     metadata_text: bytes,
 ) -> bytes:
     """The event's hash; payload_text and metadata_text are jsonb_text(...) encoded as UTF-8."""
-    stream = stream_id.encode()
-    kind = event_type.encode()
-    fixed = _FIXED_FIELDS.pack(
-        global_position,
-        stream_version,
-        schema_version,
-        event_id.bytes,
-        timestamp_microseconds(occurred_at),
-        timestamp_microseconds(recorded_at),
-    )
+    return chain_link(
+        previous_hash, global_position, stream_version, schema_version, event_id.bytes,
+        timestamp_microseconds(occurred_at), timestamp_microseconds(recorded_at), stream_id.encode(),
+        event_type.encode(), payload_text, metadata_text,
+    )  # fmt: skip
+
+
+def chain_link(
+    previous_hash: bytes,
+    global_position: int,
+    stream_version: int,
+    schema_version: int,
+    event_id: bytes,
+    occurred_at: int,
+    recorded_at: int,
+    stream_id: bytes,
+    event_type: bytes,
+    payload_text: bytes,
+    metadata_text: bytes,
+) -> bytes:
+    """event_hash() from fields already in their binary form (timestamps from timestamp_microseconds,
+    text as UTF-8): the COPY path encodes them once for the hash and the row."""
     pack_length = _LENGTH.pack
     return hashlib.sha256(
         b"".join(
             (
-                previous_hash, fixed,
-                pack_length(len(stream)), stream,
-                pack_length(len(kind)), kind,
+                previous_hash,
+                _FIXED_FIELDS.pack(global_position, stream_version, schema_version, event_id, occurred_at, recorded_at),
+                pack_length(len(stream_id)), stream_id,
+                pack_length(len(event_type)), event_type,
                 pack_length(len(payload_text)), payload_text,
                 pack_length(len(metadata_text)), metadata_text,
             )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bank_pipeline.store import EventStore, NewEvent
 from bank_pipeline.store.audit import verify
+from bank_pipeline.store.errors import TransactionIdsWentBackwards
 from bank_pipeline.store.hashing import NotCanonicalJson, event_hash, jsonb_text
 
 # What PostgreSQL can store: no NUL, no lone surrogates (not UTF-8).
@@ -157,3 +158,48 @@ def test_a_batch_with_floats_in_the_callers_transaction_falls_back_too(fresh_sto
     with fresh_store.pool.connection() as conn, conn.transaction():
         by_copy.append(batch(["acct-a"], 2, rate=0.5), conn=conn)
     assert [e.payload["rate"] for e in fresh_store.read_stream("acct-a")] == [0.5, 0.5]
+
+
+def test_append_batches_commits_each_batch_in_order_whatever_its_path(fresh_store):
+    """append_batches encodes the next batch while the current one is on the server: the batches still
+    commit one after another, in order, each through the path append() would choose for it (COPY; SQL
+    for a small batch or one with floats), and the chains verify."""
+    streams = ["acct-a", "acct-b", "acct-c"]
+    by_copy = EventStore(fresh_store.pool, copy_threshold=4)
+    batches = [
+        batch(streams, 2, round=1),  # 6 events: COPY
+        batch(streams[:1], 2, round=2),  # 2 events: SQL
+        batch(streams, 2, round=3, rate=0.5),  # floats: SQL
+        batch(streams, 3, round=4),  # COPY
+    ]
+    results = list(by_copy.append_batches(iter(batches)))
+
+    assert [len(r.global_positions) for r in results] == [6, 2, 6, 9]
+    assert [r.stream_versions for r in results] == [
+        {"acct-a": 2, "acct-b": 2, "acct-c": 2},
+        {"acct-a": 4},
+        {"acct-a": 6, "acct-b": 4, "acct-c": 4},
+        {"acct-a": 9, "acct-b": 7, "acct-c": 7},
+    ]
+    assert [r.transaction_id for r in results] == sorted({r.transaction_id for r in results})
+    rounds = [e.payload["round"] for e in fresh_store.read_stream("acct-a")]
+    assert rounds == [1, 1, 2, 2, 3, 3, 4, 4, 4]
+    with fresh_store.pool.connection() as conn:
+        assert verify(conn).ok
+
+
+def test_append_batches_stops_at_a_refused_batch_and_keeps_the_earlier_ones(fresh_store):
+    """A batch the database refuses raises where the caller iterates; the batches before it stay
+    committed and nothing after it is appended."""
+    by_copy = EventStore(fresh_store.pool, copy_threshold=1)
+    with fresh_store.pool.connection() as conn:
+        # A stream last written by a transaction id from the future: the store refuses to append to it.
+        conn.execute("INSERT INTO event_store.streams (stream_id, category, version, last_hash, last_transaction_id) "
+                     "VALUES ('acct-x', 'acct', 1, '\\x00', 1 << 62)")  # fmt: skip
+    batches = iter([batch(["acct-a"], 2), batch(["acct-x"], 1), batch(["acct-b"], 2)])
+    appended = by_copy.append_batches(batches)
+    assert len(next(appended).global_positions) == 2
+    with pytest.raises(TransactionIdsWentBackwards):
+        next(appended)
+    assert [e.stream_version for e in fresh_store.read_stream("acct-a")] == [1, 2]
+    assert fresh_store.read_stream("acct-b") == []
