@@ -384,6 +384,12 @@ def _measure_copy(url: str, job: CopyJob, events: int, progress: Progress) -> Me
     return Measured.of(job.format, done, start)
 
 
+def events_per_stream_per_batch(plan: AppendPlan) -> float:
+    """The expected events per distinct stream in a batch of plan.batch events on random streams."""
+    distinct = plan.streams * (1 - (1 - 1 / plan.streams) ** plan.batch)
+    return plan.batch / distinct
+
+
 def render(report: AppendReport, console: Console) -> None:
     plan, ours, base = report.plan, report.ours, report.baseline
     table = Table(title=f"bench append: {ours.rows:,} events, batches of {plan.batch:,}, {plan.clients} client(s)")
@@ -418,7 +424,9 @@ def render(report: AppendReport, console: Console) -> None:
     console.print(f"ratio ours / COPY: {verdict(report.ratio, GOAL)}")
     console.print(
         f"[dim]events: payload {report.payload_bytes:.0f} B and metadata {report.metadata_bytes:.0f} B of JSON "
-        f"on average, over {report.streams_touched:,} streams (of {plan.streams:,}); the baseline COPYs the "
+        f"on average, over {report.streams_touched:,} streams (of {plan.streams:,}), about "
+        f"{events_per_stream_per_batch(plan):.1f} events per stream per batch (each stream a batch touches costs "
+        f"a lock, a read and an update of its head); the baseline COPYs the "
         f"same rows (global_position shifted by {POSITION_OFFSET:.0e} per format), encoded by the server "
         f"beforehand, so only the COPY is timed; one COPY per client, {plan.clients} client(s)."
         f"{'' if report.checkpoints else ' (CHECKPOINT before each phase was not allowed.)'}[/]"
