@@ -15,6 +15,14 @@ class Settings(BaseSettings):
     home: Path = Path(".bank_pipeline")
     #: Monthly event partitions kept ready ahead of the current month.
     partitions_ahead_months: int = 3
+    #: Where upstream systems deliver landing files (default: `home`/landing).
+    landing_dir: Path | None = None
+    #: Share of a file's rows that may be quarantined before its blocking check stops downstream assets.
+    max_rejection_rate: float = 0.2
+
+    @property
+    def landing_path(self) -> Path:
+        return (self.landing_dir or self.home / "landing").resolve()
 
     @property
     def embedded_pgdata(self) -> Path:
