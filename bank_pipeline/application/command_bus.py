@@ -33,6 +33,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -77,6 +78,7 @@ class _Pending:
     fingerprint: bytes
     command_id: uuid.UUID
     metadata: dict[str, str]
+    occurred_at: datetime | None = None  # business time; None = when the group is decided
     future: Future = field(default_factory=Future)
     attempts: int = 0  # failed appends this command caused (a stream it read moved on, its key was taken)
     look_up_key: bool = False  # set when a group failed: its key may have been stored meanwhile
@@ -143,10 +145,13 @@ class CommandBus:
         actor: str = "system",
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> Future[CommandResult]:
         """Queue `command`; the future resolves to its CommandResult or raises what execute() would."""
         identity = CommandIdentity.of(command, idempotency_key, actor, correlation_id, causation_id)
-        pending = _Pending(command, idempotency_key, identity.fingerprint, identity.command_id, identity.metadata)
+        pending = _Pending(
+            command, idempotency_key, identity.fingerprint, identity.command_id, identity.metadata, occurred_at
+        )
         with self._wakeup:
             if self._closed:
                 raise BusClosed("the command bus is closed")
@@ -260,7 +265,9 @@ class CommandBus:
                 group.outcomes.append((pending, _replayed(pending, earlier[key])))
                 continue
             try:
-                decisions, new_events = decide_and_evolve(pending.command, states, now, pending.metadata)
+                decisions, new_events = decide_and_evolve(
+                    pending.command, states, pending.occurred_at or now, pending.metadata
+                )
             except DomainError as refusal:
                 group.outcomes.append((pending, refusal))
                 continue

@@ -146,27 +146,30 @@ class CommandHandler:
         actor: str = "system",
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> CommandResult:
         """Decide and append `command`. Raises a DomainError when the domain refuses it (nothing written),
-        IdempotencyConflict when the key was used for another request."""
+        IdempotencyConflict when the key was used for another request. `occurred_at`: the business time
+        of what the command records (a booking time from a landing file); default now."""
         identity = CommandIdentity.of(command, idempotency_key, actor, correlation_id, causation_id)
         for _ in range(self.max_attempts):
             try:
                 return self._attempt(
-                    command, identity.command_id, identity.metadata, idempotency_key, identity.fingerprint
-                )
+                    command, identity.command_id, identity.metadata, idempotency_key, identity.fingerprint,
+                    occurred_at,
+                )  # fmt: skip
             except ConcurrencyError:
                 continue
         raise RetriesExhausted(f"{type(command).__name__} lost {self.max_attempts} races for its streams; retry later")
 
-    def _attempt(self, command, command_id, metadata, idempotency_key, fingerprint) -> CommandResult:
+    def _attempt(self, command, command_id, metadata, idempotency_key, fingerprint, occurred_at) -> CommandResult:
         stream_ids = list(dict.fromkeys(command.stream_ids()))
         # A retried request (same key) gets the original result without deciding again.
         heads, earlier = self.store.command_context(stream_ids, [idempotency_key] if idempotency_key else [])
         if idempotency_key in earlier:
             return replayed_result(idempotency_key, fingerprint, earlier[idempotency_key])
         states, versions = self.states_of(stream_ids, heads)
-        decisions, new_events = decide_and_evolve(command, states, self.clock(), metadata)
+        decisions, new_events = decide_and_evolve(command, states, occurred_at or self.clock(), metadata)
         result = self.store.append(
             new_events,
             versions,

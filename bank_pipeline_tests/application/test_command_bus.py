@@ -2,6 +2,7 @@
 replays and conflicts of idempotency keys, also when other writers move its cached streams on."""
 
 from concurrent.futures import wait
+from datetime import UTC, datetime
 
 import pytest
 
@@ -146,3 +147,13 @@ def _pending(command):
 
     identity = CommandIdentity.of(command, None, "test")
     return _Pending(command, None, identity.fingerprint, identity.command_id, identity.metadata)
+
+
+def test_each_command_can_carry_its_own_business_time(bank):
+    """Ingestion books rows at the time the file says, not when the group happens to be decided."""
+    handler, bus = bank
+    booked = [datetime(2026, 3, 1, 9, n, tzinfo=UTC) for n in range(3)]
+    futures = [bus.submit(c.DebitAccount("a", 10, "EUR", f"card{n}"), occurred_at=booked[n]) for n in range(3)]
+    wait(futures)
+    debits = [e for e in handler.store.read_stream("account-a") if e.event_type == "AccountDebited"]
+    assert [e.occurred_at for e in debits] == booked

@@ -231,3 +231,9 @@ def test_a_stale_snapshot_is_ignored_and_the_stream_folded(handler, store, bank)
             (stream,),
         )
     assert state(handler, bank["ada"]).ledger_balance == 1_000_00
+
+
+def test_a_command_records_the_business_time_it_is_given(handler, store, bank, unique):
+    booked = datetime(2026, 2, 27, 17, 45, tzinfo=UTC)
+    handler.execute(c.DebitAccount(bank["ada"], 5_00, "EUR", f"card{unique}"), occurred_at=booked)
+    assert store.read_stream(account_stream(bank["ada"]))[-1].occurred_at == booked
