@@ -10,12 +10,16 @@ from bank_pipeline.defs.event_store.schedules import (
     daily_event_store_maintenance,
     event_store_maintenance_job,
 )
+from bank_pipeline.defs.ingestion.assets import ingested_landing_file, quarantine_report
+from bank_pipeline.defs.ingestion.jobs import ingest_landing_file_job
+from bank_pipeline.defs.ingestion.sensors import landing_zone_sensor
 from bank_pipeline.defs.resources import resources
 
 defs = dg.Definitions(
-    assets=[event_store_partitions, event_store_digests],
+    assets=[event_store_partitions, ingested_landing_file, quarantine_report, event_store_digests],
     asset_checks=[event_store_history_is_intact],
-    jobs=[event_store_maintenance_job, audit_digest_job],
+    jobs=[event_store_maintenance_job, ingest_landing_file_job, audit_digest_job],
     schedules=[daily_event_store_maintenance, hourly_audit_digests],
+    sensors=[landing_zone_sensor],
     resources=resources(),
 )

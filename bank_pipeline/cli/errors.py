@@ -10,10 +10,13 @@ import typer
 from bank_pipeline.db.connection import DatabaseUnavailable
 from bank_pipeline.db.migrations import MigrationError
 from bank_pipeline.domain.errors import DomainError
+from bank_pipeline.ingest.errors import IngestionError
 from bank_pipeline.runtime import SchemaNotMigrated
 from bank_pipeline.store import EventStoreError
 
-OPERATOR_ERRORS = (DatabaseUnavailable, MigrationError, SchemaNotMigrated, EventStoreError, DomainError)
+OPERATOR_ERRORS = (
+    DatabaseUnavailable, MigrationError, SchemaNotMigrated, EventStoreError, DomainError, IngestionError,
+)  # fmt: skip
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -2,10 +2,12 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 
 from bank_pipeline.runtime import Runtime
+from bank_pipeline.settings import get_settings
 
 
 class BankDatabase(dg.ConfigurableResource):
@@ -19,5 +21,24 @@ class BankDatabase(dg.ConfigurableResource):
             yield runtime
 
 
+class LandingZone(dg.ConfigurableResource):
+    """Where upstream systems deliver files. Empty `path` = BANK_PIPELINE_LANDING_DIR or <home>/landing."""
+
+    path: str | None = None
+    #: Share of a file's rows that may be quarantined before its blocking check stops downstream assets.
+    max_rejection_rate: float | None = None
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.path).resolve() if self.path else get_settings().landing_path
+
+    @property
+    def rejection_threshold(self) -> float:
+        return self.max_rejection_rate if self.max_rejection_rate is not None else get_settings().max_rejection_rate
+
+
 def resources() -> dict[str, dg.ConfigurableResource]:
-    return {"bank_db": BankDatabase(database_url=dg.EnvVar("BANK_PIPELINE_DATABASE_URL").get_value() or None)}
+    return {
+        "bank_db": BankDatabase(database_url=dg.EnvVar("BANK_PIPELINE_DATABASE_URL").get_value() or None),
+        "landing_zone": LandingZone(path=dg.EnvVar("BANK_PIPELINE_LANDING_DIR").get_value() or None),
+    }

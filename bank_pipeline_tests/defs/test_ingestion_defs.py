@@ -1,0 +1,93 @@
+"""The ingestion code location: the landing-zone sensor, the per-file asset with its checks, and the
+quarantine report it blocks."""
+
+import dagster as dg
+
+from bank_pipeline.definitions import defs
+from bank_pipeline.defs.ingestion.assets import ingested_landing_file, quarantine_report
+from bank_pipeline.defs.ingestion.partitions import landing_files
+from bank_pipeline.defs.ingestion.sensors import landing_zone_sensor
+from bank_pipeline.defs.resources import BankDatabase, LandingZone
+from bank_pipeline_tests.ingest.landing_files import ADA, accounts, customers, transaction, transactions
+
+
+def test_the_sensor_adds_a_partition_and_a_run_per_new_file_in_landing_order(tmp_path):
+    transactions(tmp_path, [transaction("T1", "salary", ADA, "100")])
+    accounts(tmp_path)
+    customers(tmp_path)
+    (tmp_path / "_labels").mkdir()
+    (tmp_path / "notes.txt").write_text("not a landing file")
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(instance=instance, resources={"landing_zone": LandingZone(path=str(tmp_path))})
+
+    result = landing_zone_sensor(context)
+    expected = ["customers_v1_20261102_0001.csv", "accounts_v1_20261102_0001.csv", "transactions_v2_20261102_0001.csv"]
+    assert [r.partition_key for r in result.run_requests] == expected
+    assert [r.run_key for r in result.run_requests] == expected
+    [add] = result.dynamic_partitions_requests
+    assert list(add.partition_keys) == expected
+
+    instance.add_dynamic_partitions(landing_files.name, expected)
+    again = landing_zone_sensor(
+        dg.build_sensor_context(instance=instance, resources={"landing_zone": LandingZone(path=str(tmp_path))})
+    )
+    assert not again.run_requests
+
+
+def materialize_file(name: str, database_url: str, landing_dir, instance, threshold: float = 0.2):
+    return dg.materialize(
+        [ingested_landing_file, quarantine_report],
+        partition_key=name,
+        resources={
+            "bank_db": BankDatabase(database_url=database_url),
+            "landing_zone": LandingZone(path=str(landing_dir), max_rejection_rate=threshold),
+        },
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def test_each_file_materialises_with_its_counts_and_checks(fresh_database_url, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    names = [customers(tmp_path).name, accounts(tmp_path).name]
+    names.append(
+        transactions(tmp_path, [transaction("T1", "salary", ADA, "100"), transaction("T2", "salary", ADA, "1x")]).name
+    )
+    instance.add_dynamic_partitions(landing_files.name, names)
+    for name in names[:2]:
+        assert materialize_file(name, fresh_database_url, tmp_path, instance).success
+
+    result = materialize_file(names[2], fresh_database_url, tmp_path, instance, threshold=0.5)
+    assert result.success
+    metadata = result.asset_materializations_for_node("ingested_landing_file")[0].metadata
+    assert (metadata["received"].value, metadata["accepted"].value, metadata["quarantined"].value) == (2, 1, 1)
+    assert metadata["quarantined_by_reason"].value == {"validation": 1}
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["rejection_rate_within_threshold"].passed
+    assert not checks["great_expectations_suite"].passed  # the malformed amount
+    report = result.asset_materializations_for_node("quarantine_report")[0].metadata
+    assert report["quarantined"].value == 1
+
+
+def test_a_file_over_the_rejection_threshold_blocks_the_quarantine_report(fresh_database_url, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    names = [customers(tmp_path).name, accounts(tmp_path).name]
+    names.append(transactions(tmp_path, [transaction("T1", "salary", ADA, "1x")]).name)
+    instance.add_dynamic_partitions(landing_files.name, names)
+    for name in names[:2]:
+        assert materialize_file(name, fresh_database_url, tmp_path, instance).success
+
+    result = materialize_file(names[2], fresh_database_url, tmp_path, instance)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["rejection_rate_within_threshold"].passed
+    assert "ingest.quarantine" in checks["rejection_rate_within_threshold"].metadata["what_to_do"].value
+    assert not result.success
+    assert not result.asset_materializations_for_node("quarantine_report")
+
+
+def test_the_ingestion_job_resolves_with_the_sensor():
+    job = defs.resolve_job_def("ingest_landing_file")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= {
+        "ingested_landing_file", "quarantine_report",
+    }  # fmt: skip
+    assert defs.resolve_sensor_def("landing_zone_sensor").job_name == "ingest_landing_file"
