@@ -1,5 +1,6 @@
 """Dagster's own home for this project: runs, event logs and schedules kept in PostgreSQL (the database
-`dagster` on the bank's server, never SQLite), so the demo, the CLI and `dagster dev` see the same runs."""
+`<bank database>_dagster` on the bank's server, never SQLite), so the demo, the CLI and `dagster dev` see the
+same runs."""
 
 from pathlib import Path
 
@@ -11,21 +12,24 @@ from bank_pipeline.db import connect, database_url
 from bank_pipeline.db.databases import with_database
 from bank_pipeline.settings import get_settings
 
-DAGSTER_DATABASE = "dagster"
+
+def dagster_database(bank_url: str) -> str:
+    """Dagster's database sits beside the bank's: `<bank database>_dagster`."""
+    return f"{make_url(bank_url).database or 'postgres'}_dagster"
 
 
-def dagster_storage_url(server_url: str) -> str:
+def dagster_storage_url(bank_url: str) -> str:
     """Dagster's storage URL: dagster-postgres needs the psycopg2 driver named explicitly (with SQLAlchemy
     2.1 a bare postgresql:// means psycopg 3, which breaks its NOTIFY-based event watching)."""
-    url = make_url(with_database(server_url, DAGSTER_DATABASE)).set(drivername="postgresql+psycopg2")
+    url = make_url(with_database(bank_url, dagster_database(bank_url))).set(drivername="postgresql+psycopg2")
     return url.render_as_string(hide_password=False)
 
 
 def prepare_dagster_home() -> Path:
-    """Create <home>/dagster with its dagster.yaml and the `dagster` database if missing; returns the
+    """Create <home>/dagster with its dagster.yaml and Dagster's database if missing; returns the
     directory to use as DAGSTER_HOME."""
     server_url = database_url()
-    _create_database_if_missing(server_url)
+    _create_database_if_missing(server_url, dagster_database(server_url))
     home = get_settings().home.resolve() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     storage_url = dagster_storage_url(server_url).replace('"', '\\"')
@@ -45,11 +49,11 @@ def prepare_dagster_home() -> Path:
     return home
 
 
-def _create_database_if_missing(server_url: str) -> None:
+def _create_database_if_missing(server_url: str, name: str) -> None:
     with connect(with_database(server_url, "postgres")) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_DATABASE,)).fetchone()
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists is None:
             try:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DAGSTER_DATABASE)))
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             except psycopg.errors.DuplicateDatabase:
                 pass  # created concurrently

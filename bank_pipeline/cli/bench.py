@@ -90,6 +90,37 @@ def append(
     bench_append.render(report, console)
 
 
+@app.command()
+@operator_errors
+def simulate(
+    customers: int = typer.Option(50_000, min=1, help="Customers of the simulated bank."),
+    days: int = typer.Option(7, min=1, help="Business days simulated."),
+    seed: int = typer.Option(1, help="Random seed."),
+) -> None:
+    """The simulator's transactions/s vs polars writing as many alike rows (goal: ≥ 200,000/s)."""
+    from bank_pipeline.bench import simulate as bench_simulate
+
+    console = Console()
+    report = bench_simulate.run(customers=customers, days=days, seed=seed, console=console)
+    bench_simulate.render(report, console)
+
+
+@app.command()
+@operator_errors
+def ingest(
+    customers: int = typer.Option(2_000, min=1, help="Customers of the simulated bank."),
+    days: int = typer.Option(3, min=1, help="Business days simulated."),
+    seed: int = typer.Option(11, help="Simulation seed."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """Landing files into the event store (read, validate, commands) vs raw COPY of the same events (goal: ≥ 0.5×)."""
+    from bank_pipeline.bench import ingest as bench_ingest
+
+    console = Console()
+    report = bench_ingest.run(customers=customers, days=days, seed=seed, keep=keep, console=console)
+    bench_ingest.render(report, console)
+
+
 @contextmanager
 def _bench_errors() -> Iterator[None]:
     """A failed worker process or pgbench run: one clear line and exit code 1."""

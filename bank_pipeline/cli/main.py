@@ -1,7 +1,6 @@
 """The `bank-pipeline` command."""
 
-import time
-from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -9,10 +8,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bank_pipeline.cli import audit, bench, db
-from bank_pipeline.cli.errors import operator_errors
-from bank_pipeline.domain.money import format_amount
+from bank_pipeline.cli.errors import fail, operator_errors
+from bank_pipeline.cli.simulate import simulate
+from bank_pipeline.dagster_home import prepare_dagster_home
+from bank_pipeline.demo import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_SEED
 from bank_pipeline.runtime import Runtime
-from bank_pipeline.store.audit import verify
+from bank_pipeline.settings import get_settings
 
 app = typer.Typer(
     help="bank_pipeline: an event-sourced bank on PostgreSQL, orchestrated by Dagster.",
@@ -22,57 +23,116 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
 app.add_typer(bench.app, name="bench")
+app.command()(simulate)
 
 
 @app.command()
 @operator_errors
-def demo() -> None:
-    """Run a small scripted bank on the (embedded) PostgreSQL and print what happened. Safe to re-run."""
-    from bank_pipeline.demo import run_demo, script
+def demo(
+    customers: int = typer.Option(DEMO_CUSTOMERS, min=1, help="Customers of the simulated bank."),
+    days: int = typer.Option(DEMO_DAYS, min=1, help="Business days simulated."),
+    seed: int = typer.Option(DEMO_SEED, help="Simulation seed (same seed, same files)."),
+) -> None:
+    """From nothing: migrate, simulate a small bank into the landing zone, ingest every file through Dagster
+    (one run per file, in landing order), seal digests and verify history; then print what happened.
+    Safe to re-run."""
+    from bank_pipeline.demo import run_demo
 
     console = Console()
-    started = time.perf_counter()
-    with Runtime.open(migrate_schema=True) as runtime:
-        console.print(f"database: {runtime.url}")
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("running the scripted bank", total=len(script(datetime.now(UTC))))
-            outcome = run_demo(runtime.handler, on_step=lambda name: progress.update(task, advance=1, description=name))
-        sealed = len(runtime.store.seal_all_digests())
-        with runtime.pool.connection() as conn:
-            report = verify(conn)
-            account_streams = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT stream_id FROM event_store.streams WHERE category = 'account' ORDER BY stream_id"
-                )
-            ]
-        accounts_now, _ = runtime.handler.load(account_streams)
-    elapsed = time.perf_counter() - started
+    with Progress(console=console, transient=True) as progress:
+        phase = {"task": None}
 
+        def on_phase(description: str, total: int) -> None:
+            if phase["task"] is not None:
+                progress.update(phase["task"], completed=progress.tasks[phase["task"]].total)
+            phase["task"] = progress.add_task(description, total=max(total, 1))
+
+        def on_step(step: str) -> None:
+            progress.update(phase["task"], advance=1)
+
+        summary = run_demo(customers=customers, days=days, seed=seed, on_phase=on_phase, on_step=on_step)
+    render_demo(summary, console)
+
+
+def render_demo(summary, console: Console) -> None:
+    simulation = summary.simulation
     console.print(
-        f"[bold]{len(outcome.applied)}[/] commands applied, {len(outcome.replayed)} already applied earlier "
-        f"(idempotency keys), {len(outcome.refused)} refused by the domain; "
-        f"{outcome.events_appended} events appended in {elapsed:.1f}s"
+        f"simulated: {simulation.customers:,} customers, {simulation.accounts:,} accounts, "
+        f"{simulation.transactions:,} transactions into {summary.landing_dir}"
     )
-    if outcome.refused:
-        refused = Table("step", "error code", "message", title="Refused (nothing appended)")
-        for name, code, message in outcome.refused:
-            refused.add_row(name, code, message)
-        console.print(refused)
-    accounts = Table("account stream", "currency", "ledger balance", "status", title="Accounts")
-    for stream_id, account in accounts_now.items():
-        accounts.add_row(
-            stream_id, account.currency, format_amount(account.ledger_balance, account.currency), account.status
-        )
-    console.print(accounts)
+    new_runs = summary.file_runs
+    failed = [run for run in new_runs if not run.succeeded]
     console.print(
-        f"audit: {report.events_checked} events, {report.digests_checked} digests "
-        f"({sealed} sealed now): {'OK' if report.ok else 'PROBLEM: ' + report.first_problem.message}"
+        f"ingested: {len(new_runs)} new file(s) this run ({len(failed)} stopped by a blocking check or an error); "
+        f"files by status overall: {dict(summary.files_by_status) or 'none'}"
+    )
+    totals = summary.totals
+    rows = Table("rows received", "accepted", "duplicate", "quarantined", "events appended", title="All landing files")
+    rows.add_row(
+        *(f"{totals.get(k, 0):,}" for k in ("received", "accepted", "duplicate", "quarantined", "events_appended"))
+    )
+    console.print(rows)
+    if summary.quarantined_by_reason:
+        reasons = Table("reason", "rows", title="Quarantined rows by reason (ingest.quarantine)")
+        for reason, count in summary.quarantined_by_reason.items():
+            reasons.add_row(reason, f"{count:,}")
+        console.print(reasons)
+    for run in failed:
+        console.print(f"[yellow]{run.file_name}: run failed[/] ({run.blocked_by or 'see the run in the UI'})")
+    timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.timings.items())
+    console.print(f"timings: {timings}")
+    console.print(
+        f"event store: {summary.events_total:,} events; digests sealed now: {summary.digests_sealed_now}; "
+        f"history {'intact (audit verify passed)' if summary.history_intact else 'NOT verified: see the UI'}"
     )
     console.print(
-        "next: `bank-pipeline audit verify`, `bank-pipeline db psql`, or the Dagster UI: "
-        "`dagster dev -w workspace.yaml`"
+        f"next: `bank-pipeline ui` opens the Dagster UI on these runs (DAGSTER_HOME={summary.dagster_home}); "
+        "`bank-pipeline audit verify`; `bank-pipeline db psql` then `SELECT * FROM ingest.quarantine`."
     )
+
+
+@app.command()
+@operator_errors
+def ingest() -> None:
+    """Ingest every landing file not ingested yet, in landing order, without Dagster (the sensor and the
+    ingested_landing_file asset do the same file by file)."""
+    from bank_pipeline.ingest.ingestion import Ingestion
+
+    console = Console()
+    landing_dir = get_settings().landing_path
+    with (
+        Runtime.open(migrate_schema=True) as runtime,
+        Ingestion(runtime.handler, runtime.pool, landing_dir) as ingestion,
+    ):
+        pending = ingestion.pending_files()
+        table = Table("file", "status", "received", "accepted", "duplicate", "quarantined", "seconds")
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"ingesting {len(pending)} file(s) from {landing_dir}", total=len(pending))
+            for landing in pending:
+                outcome = ingestion.ingest(landing_dir / landing.name)
+                table.add_row(
+                    outcome.file_name, outcome.status, *(str(n) for n in (outcome.received, outcome.accepted,
+                    outcome.duplicate, outcome.quarantined)), f"{outcome.seconds:.2f}",
+                )  # fmt: skip
+                progress.update(task, advance=1)
+    console.print(table if pending else f"nothing to ingest in {landing_dir}")
+
+
+@app.command()
+@operator_errors
+def ui(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -> None:
+    """Open the Dagster UI (`dagster dev -w workspace.yaml`) on this project's Dagster home in PostgreSQL."""
+    import os
+    import subprocess
+
+    home = prepare_dagster_home()
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    if not workspace.exists():
+        fail(f"workspace.yaml not found next to the package ({workspace}): run from a source checkout")
+    environment = {**os.environ, "DAGSTER_HOME": str(home)}
+    Console().print(f"DAGSTER_HOME={home}; Dagster UI on http://127.0.0.1:{port}")
+    raise typer.Exit(subprocess.call(["dagster", "dev", "-w", str(workspace), "-p", str(port)], env=environment,
+                                     cwd=workspace.parent))  # fmt: skip
 
 
 if __name__ == "__main__":

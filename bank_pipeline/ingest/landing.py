@@ -11,14 +11,17 @@ customers before accounts before the money that moves through them. Names starti
 Kinds and versions:
 - customers v1 (CSV): onboarding from the core banking system; kyc_status verified|pending|rejected.
 - accounts v1 (CSV): accounts opened; overdraft_limit in minor units.
-- transactions v2 (CSV or Parquet): core-banking booking batches, amounts in minor units.
+- transactions v2 (CSV or Parquet): core-banking booking batches, amounts in minor units. CSV times are
+  ISO 8601 with the local offset (e.g. +01:00); in Parquet booked_at is a UTC datetime and amount Int64.
 - transactions v1 (CSV): the legacy core-banking export: amounts as decimal major units ("12.50"),
   timestamps without a zone (UTC), other column names. Ingestion maps it onto v2.
-- pain001 v1 (XML, ISO 20022 pain.001.001.09 via sepaxml): outbound SEPA credit transfers customers
+- pain001 v1 (XML, ISO 20022 pain.001.001.09, as sepaxml writes it): outbound SEPA credit transfers customers
   initiated; each transaction becomes RequestOutboundTransfer (funds held) then SubmitOutboundTransfer.
-- camt054 v1 (XML, ISO 20022 camt.054.001.08): debit/credit notifications from the clearing house:
-  CRDT entries are inbound SEPA transfers (ReceiveInboundTransfer); DBIT entries settle (status BOOK) or
-  reject (status RJCT... see below) earlier outbound transfers by their EndToEndId.
+- camt054 v1 (XML, ISO 20022 camt.054.001.08): notifications from the clearing house, keyed by AcctSvcrRef
+  (EndToEndId may be NOTPROVIDED on inbound credits): CRDT entries are inbound SEPA transfers
+  (ReceiveInboundTransfer); DBIT entries (status BOOK) answer an earlier day's outbound transfer by its
+  EndToEndId: settled, or rejected when the entry carries a return reason (RtrInf/Rsn/Cd). Outcomes arrive the
+  next day, so an outbound transfer's hold must outlive a day (ingest/commands.py holds it a week).
 """
 
 import re

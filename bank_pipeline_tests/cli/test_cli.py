@@ -3,6 +3,10 @@ import typer
 from typer.testing import CliRunner
 
 from bank_pipeline.cli.main import app
+from bank_pipeline.dagster_home import dagster_database
+from bank_pipeline.db import connect
+from bank_pipeline.db.databases import drop_database
+from bank_pipeline.ingest.landing import recognise
 from bank_pipeline.settings import get_settings
 
 runner = CliRunner()
@@ -41,8 +45,13 @@ def test_expected_commands_exist():
         "audit verify",
         "audit seal",
         "demo",
+        "simulate",
+        "ingest",
+        "ui",
         "bench transfers",
         "bench append",
+        "bench simulate",
+        "bench ingest",
     } <= names
 
 
@@ -74,18 +83,36 @@ def test_an_unreachable_database_is_a_clear_error_not_a_traceback(monkeypatch):
     assert "Traceback" not in result.output
 
 
-def test_demo_runs_and_a_second_run_appends_nothing(fresh_database_url, monkeypatch):
+def test_demo_ingests_a_simulated_bank_through_dagster_and_a_second_run_appends_nothing(
+    fresh_database_url, server_url, tmp_path, monkeypatch
+):
     monkeypatch.setenv("BANK_PIPELINE_DATABASE_URL", fresh_database_url)
+    monkeypatch.setenv("BANK_PIPELINE_HOME", str(tmp_path))
     get_settings.cache_clear()
     try:
-        first = runner.invoke(app, ["demo"])
-        second = runner.invoke(app, ["demo"])
+        first = runner.invoke(app, ["demo", "--customers", "40", "--days", "2"])
+        with connect(fresh_database_url) as conn:
+            events_after_first = conn.execute("SELECT count(*) FROM event_store.events").fetchone()[0]
+            files = conn.execute(
+                "SELECT file_name, status, received, accepted, duplicate, quarantined FROM ingest.files"
+            ).fetchall()
+        second = runner.invoke(app, ["demo", "--customers", "40", "--days", "2"])
+        with connect(fresh_database_url) as conn:
+            events_after_second = conn.execute("SELECT count(*) FROM event_store.events").fetchone()[0]
     finally:
         get_settings.cache_clear()
+        drop_database(server_url, dagster_database(fresh_database_url))
     assert first.exit_code == 0, first.output
-    first_text, second_text = " ".join(first.output.split()), " ".join(second.output.split())
-    assert "27 commands applied" in first_text and "6 refused" in first_text
-    assert "insufficient_funds" in first_text and "digests (1 sealed now): OK" in first_text
+    landing_files = sorted(p.name for p in (tmp_path / "landing").iterdir() if recognise(p))
+    assert sorted(f[0] for f in files) == landing_files  # every landing file was ingested, once
+    assert all(status in ("ingested", "unreadable", "duplicate_file") for _, status, *_ in files)
+    assert all(received == accepted + duplicate + quarantined for _, s, received, accepted, duplicate, quarantined
+               in files if s == "ingested")  # fmt: skip
+    assert events_after_first > 0
+    first_text = " ".join(first.output.split())
+    assert f"ingested: {len(landing_files)} new file(s)" in first_text
+    assert "history intact" in first_text
+
     assert second.exit_code == 0, second.output
-    assert "0 commands applied, 27 already applied earlier" in second_text
-    assert "0 events appended" in second_text
+    assert "ingested: 0 new file(s)" in " ".join(second.output.split())
+    assert events_after_second == events_after_first
