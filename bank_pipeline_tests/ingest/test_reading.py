@@ -1,6 +1,5 @@
 """Reading landing files into normalised text records: every kind, line numbers, legacy mapping, damaged files."""
 
-import csv
 import datetime as dt
 import hashlib
 import xml.etree.ElementTree as ET
@@ -18,6 +17,7 @@ from bank_pipeline.ingest.landing import (
 )
 from bank_pipeline.ingest.reading import RECORD_COLUMNS, read_landing_file
 from bank_pipeline.ingest.reading_csv import CUT_OFF
+from bank_pipeline_tests.ingest.landing_files import write_csv
 
 ADA = "DE89370400440532013000"
 BOB = "DE44500105175407324931"
@@ -27,14 +27,6 @@ CAMT = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"
 
 
 # -- writing small landing files ------------------------------------------------------------------------------
-
-
-def write_csv(path: Path, columns: tuple[str, ...], rows: list[tuple]) -> Path:
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    return path
 
 
 def transaction(record_id: str, kind: str = "salary", *, account: str = ADA, counterparty: str = "",
