@@ -19,10 +19,14 @@ def dagster_database(bank_url: str) -> str:
 
 
 def dagster_storage_url(bank_url: str) -> str:
-    """Dagster's storage URL: dagster-postgres needs the psycopg2 driver named explicitly (with SQLAlchemy
-    2.1 a bare postgresql:// means psycopg 3, which breaks its NOTIFY-based event watching)."""
-    url = make_url(with_database(bank_url, dagster_database(bank_url))).set(drivername="postgresql+psycopg2")
-    return url.render_as_string(hide_password=False)
+    """Dagster's storage URL beside the bank's database."""
+    return storage_url_of(with_database(bank_url, dagster_database(bank_url)))
+
+
+def storage_url_of(database_url: str) -> str:
+    """`database_url` as Dagster's storage URL: dagster-postgres needs the psycopg2 driver named explicitly
+    (with SQLAlchemy 2.1 a bare postgresql:// means psycopg 3, which breaks its NOTIFY-based event watching)."""
+    return make_url(database_url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
 def prepare_dagster_home() -> Path:

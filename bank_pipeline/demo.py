@@ -2,11 +2,13 @@
 
 1. migrate the (embedded) PostgreSQL;
 2. simulate a small bank into the landing zone (deterministic: a second run writes identical files);
-3. let the landing-zone sensor register the new files, and run one ingestion run per file, in landing
-   order, on a Dagster instance stored in PostgreSQL — the same runs `bank-pipeline ui` shows;
+3. register every landing file not finished yet as a partition and run one ingestion run per file, in
+   landing order, on a Dagster instance stored in PostgreSQL — what the landing-zone sensor does, and the
+   same runs `bank-pipeline ui` shows;
 4. run the event-store maintenance and audit-digest jobs (digests sealed, history verified).
 
-Running it again is safe: the files are the same, the sensor finds nothing new, nothing is appended.
+Running it again is safe: the files are the same and finished, nothing is appended; a run that was interrupted
+is resumed (its file is still unfinished, and idempotency keys make the rows it had applied count once).
 """
 
 import time
@@ -18,6 +20,9 @@ from pathlib import Path
 import dagster as dg
 
 from bank_pipeline.dagster_home import prepare_dagster_home
+from bank_pipeline.ingest.errors import IngestionError
+from bank_pipeline.ingest.ingestion import finished_file_names, ingestion_totals
+from bank_pipeline.ingest.landing import landing_files_in
 from bank_pipeline.runtime import Runtime
 from bank_pipeline.settings import get_settings
 
@@ -25,7 +30,11 @@ DEMO_CUSTOMERS = 300
 DEMO_DAYS = 7
 DEMO_SEED = 2026
 #: The demo prints its own summary; Dagster's per-step console log stays in the run's event log (the UI).
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+class DemoFailed(IngestionError):
+    """A run failed for a reason other than a file's data (its blocking check)."""
 
 
 @dataclass
@@ -34,6 +43,7 @@ class FileRun:
     succeeded: bool
     metadata: dict
     blocked_by: str | None  # the failed blocking check, when the run stopped on one
+    error: str | None = None  # the step's error, when the run failed otherwise
 
 
 @dataclass
@@ -61,8 +71,6 @@ def run_demo(
 ) -> DemoSummary:
     from bank_pipeline.definitions import defs
     from bank_pipeline.defs.ingestion.partitions import landing_files
-    from bank_pipeline.defs.ingestion.sensors import landing_zone_sensor
-    from bank_pipeline.defs.resources import LandingZone
     from bank_pipeline.simulator import simulate
 
     timings: dict[str, float] = {}
@@ -81,20 +89,27 @@ def run_demo(
     instance = dg.DagsterInstance.from_config(str(home))
     summary = DemoSummary(landing_dir, home, simulation, timings=timings)
     began = time.perf_counter()
-    landing_zone = LandingZone(path=str(landing_dir))
-    sensed = landing_zone_sensor(dg.build_sensor_context(instance=instance, resources={"landing_zone": landing_zone}))
-    requests = sensed.run_requests or []
-    if requests:
-        instance.add_dynamic_partitions(landing_files.name, [r.partition_key for r in requests])
-    on_phase(f"ingesting {len(requests)} new landing files (one Dagster run each)", len(requests))
+    # What the landing-zone sensor would start, file by file in landing order: every file not finished yet
+    # (new ones, and any an interrupted earlier demo left behind).
+    with Runtime.open() as runtime:
+        pending = [f.name for f in landing_files_in(landing_dir) if f.name not in finished_file_names(runtime.pool)]
+    known = set(instance.get_dynamic_partitions(landing_files.name))
+    instance.add_dynamic_partitions(landing_files.name, [name for name in pending if name not in known])
+    on_phase(f"ingesting {len(pending)} landing file(s) (one Dagster run each)", len(pending))
     ingest_job = defs.resolve_job_def("ingest_landing_file")
-    for request in requests:
-        on_step(request.partition_key)
+    for name in pending:
+        on_step(name)
         result = ingest_job.execute_in_process(
-            partition_key=request.partition_key, instance=instance, raise_on_error=False, run_config=QUIET,
-            tags={"dagster/run_key": request.run_key, "source": "bank-pipeline demo"},
+            partition_key=name, instance=instance, raise_on_error=False, run_config=QUIET,
+            tags={"source": "bank-pipeline demo"},
         )  # fmt: skip
-        summary.file_runs.append(_file_run(request.partition_key, result))
+        run = _file_run(name, result)
+        summary.file_runs.append(run)
+        if not run.succeeded and run.blocked_by is None:  # not a data problem: later files would wait on it
+            raise DemoFailed(
+                f"the ingestion run for {name} failed: {run.error}. Its run is in the Dagster UI "
+                "(`bank-pipeline ui`); fix the cause and run the demo again, it resumes where it stopped."
+            )
     timings["ingest"] = time.perf_counter() - began
 
     began = time.perf_counter()
@@ -123,7 +138,9 @@ def _file_run(file_name: str, result: dg.ExecuteInProcessResult) -> FileRun:
     failed_blocking = [
         check.check_name for check in result.get_asset_check_evaluations() if not check.passed and check.blocking
     ]
-    return FileRun(file_name, result.success, metadata, failed_blocking[0] if failed_blocking else None)
+    failures = [event.step_failure_data.error for event in result.all_events if event.is_step_failure]
+    error = failures[0].message.strip() if failures and failures[0] is not None else None
+    return FileRun(file_name, result.success, metadata, failed_blocking[0] if failed_blocking else None, error)
 
 
 def _totals(summary: DemoSummary) -> None:
@@ -131,15 +148,8 @@ def _totals(summary: DemoSummary) -> None:
         summary.files_by_status = Counter(
             dict(conn.execute("SELECT status, count(*) FROM ingest.files GROUP BY 1").fetchall())
         )
-        received, accepted, duplicate, quarantined, events = conn.execute(
-            "SELECT coalesce(sum(received), 0), coalesce(sum(accepted), 0), coalesce(sum(duplicate), 0), "
-            "coalesce(sum(quarantined), 0), coalesce(sum(events_appended), 0) FROM ingest.files"
-        ).fetchone()
-        summary.totals = {
-            "received": int(received), "accepted": int(accepted), "duplicate": int(duplicate),
-            "quarantined": int(quarantined), "events_appended": int(events),
-        }  # fmt: skip
         summary.quarantined_by_reason = dict(
             conn.execute("SELECT reason_code, count(*) FROM ingest.quarantine GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
         )
         summary.events_total = conn.execute("SELECT count(*) FROM event_store.events").fetchone()[0]
+        summary.totals = ingestion_totals(runtime.pool)

@@ -14,7 +14,7 @@ import pytest
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.db import database_url as configured_database_url
 from bank_pipeline.db.connection import pool as make_pool
-from bank_pipeline.db.databases import create_database, drop_database
+from bank_pipeline.db.databases import create_database, drop_database, with_database
 from bank_pipeline.db.migrations import migrate
 from bank_pipeline.settings import get_settings
 from bank_pipeline.store import EventStore
@@ -88,3 +88,34 @@ def fresh_handler(fresh_store: EventStore) -> CommandHandler:
 def unique() -> str:
     """A short unique suffix so tests sharing the session database never share streams."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def dagster_storage(server_url: str, tmp_path_factory) -> Iterator[str]:
+    """A Dagster home whose storage is a PostgreSQL database of this test session (never SQLite)."""
+    from bank_pipeline.dagster_home import storage_url_of
+
+    name = f"{RUN_ID}_dagster"
+    create_database(server_url, name, replace=True)
+    home = tmp_path_factory.mktemp("dagster_home")
+    storage_url = storage_url_of(with_database(server_url, name))
+    (home / "dagster.yaml").write_text(
+        f'storage:\n  postgres:\n    postgres_url: "{storage_url}"\ntelemetry:\n  enabled: false\n'
+    )
+    yield str(home)
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def dagster_instance(dagster_storage: str):
+    """The session's PostgreSQL-backed Dagster instance, emptied for each test (runs, events, partitions)."""
+    import dagster as dg
+
+    from bank_pipeline.defs.ingestion.partitions import landing_files
+
+    instance = dg.DagsterInstance.from_config(dagster_storage)
+    instance.wipe()
+    for partition in instance.get_dynamic_partitions(landing_files.name):
+        instance.delete_dynamic_partition(landing_files.name, partition)
+    yield instance
+    instance.dispose()

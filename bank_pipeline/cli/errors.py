@@ -12,10 +12,12 @@ from bank_pipeline.db.migrations import MigrationError
 from bank_pipeline.domain.errors import DomainError
 from bank_pipeline.ingest.errors import IngestionError
 from bank_pipeline.runtime import SchemaNotMigrated
+from bank_pipeline.simulator import SimulationError
 from bank_pipeline.store import EventStoreError
 
 OPERATOR_ERRORS = (
     DatabaseUnavailable, MigrationError, SchemaNotMigrated, EventStoreError, DomainError, IngestionError,
+    SimulationError,
 )  # fmt: skip
 
 

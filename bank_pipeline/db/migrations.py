@@ -97,7 +97,13 @@ def migrate(conn: psycopg.Connection, directory: Path | None = None) -> Migratio
                     )
                 skipped.append(migration.name)
                 continue
-            conn.execute(migration.sql)
+            try:
+                conn.execute(migration.sql)
+            except psycopg.Error as error:
+                raise MigrationError(
+                    f"{migration.name} failed, so nothing of it was applied: {error}. Fix the data or write a "
+                    "corrected migration; later files were not applied either."
+                ) from error
             conn.execute(
                 "INSERT INTO bank_pipeline_meta.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),

@@ -38,7 +38,6 @@ class LandingZone(dg.ConfigurableResource):
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:
-    return {
-        "bank_db": BankDatabase(database_url=dg.EnvVar("BANK_PIPELINE_DATABASE_URL").get_value() or None),
-        "landing_zone": LandingZone(path=dg.EnvVar("BANK_PIPELINE_LANDING_DIR").get_value() or None),
-    }
+    """Both resources read their environment variables when they are used, so no value (a database password)
+    is baked into the definitions the UI shows."""
+    return {"bank_db": BankDatabase(), "landing_zone": LandingZone()}

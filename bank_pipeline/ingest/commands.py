@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bank_pipeline.domain import commands as c
+from bank_pipeline.ingest.landing import LandingFile
 
 #: An outbound transfer's funds stay held this long after its requested execution date, then expire.
 OUTBOUND_HOLD_DAYS = 7
@@ -28,27 +29,29 @@ class RecordCommand:
     occurred_at: datetime | None  # business time; None = when it is decided
 
 
-def commands_for(kind: str, record: Mapping[str, str | None]) -> list[RecordCommand]:
-    """The commands a validated record of `kind` becomes, in the order they must be decided."""
+def commands_for(landing: LandingFile, record: Mapping[str, str | None]) -> list[RecordCommand]:
+    """The commands a validated record of `landing` becomes, in the order they must be decided."""
     try:
-        return _MAPPERS[kind](record)
+        return _MAPPERS[landing.kind](landing, record)
     except (KeyError, ValueError, TypeError) as error:
-        raise UnmappableRecord(
-            f"{kind} record {record.get('record_id') or record.get('customer_id')!r}: {error}"
-        ) from error
+        record_id = record.get("record_id") or record.get("account_id") or record.get("customer_id")
+        raise UnmappableRecord(f"{landing.kind} record {record_id!r}: {error}") from error
 
 
-def _customer(record: Mapping[str, str | None]) -> list[RecordCommand]:
+def _customer(landing: LandingFile, record: Mapping[str, str | None]) -> list[RecordCommand]:
+    """Registration happens once per customer; a KYC status is a fact of the day it is delivered, so the
+    same status delivered again on a later day (after a change in between) applies again."""
     customer_id = record["customer_id"]
     register = c.RegisterCustomer(customer_id, record["name"], record["email"], record["address"])
     commands = [RecordCommand(f"customers:{customer_id}:register", register, None)]
     if record["kyc_status"] != "pending":  # registered customers start pending
         kyc = c.ChangeKycStatus(customer_id, record["kyc_status"])
-        commands.append(RecordCommand(f"customers:{customer_id}:kyc:{record['kyc_status']}", kyc, None))
+        key = f"customers:{customer_id}:kyc:{landing.day.isoformat()}:{record['kyc_status']}"
+        commands.append(RecordCommand(key, kyc, None))
     return commands
 
 
-def _account(record: Mapping[str, str | None]) -> list[RecordCommand]:
+def _account(landing: LandingFile, record: Mapping[str, str | None]) -> list[RecordCommand]:
     account_id = record["account_id"]
     command = c.OpenAccount(
         account_id, record["customer_id"], record["currency"], record["product"], int(record["overdraft_limit"])
@@ -56,7 +59,7 @@ def _account(record: Mapping[str, str | None]) -> list[RecordCommand]:
     return [RecordCommand(f"accounts:{account_id}:open", command, None)]
 
 
-def _transaction(record: Mapping[str, str | None]) -> list[RecordCommand]:
+def _transaction(landing: LandingFile, record: Mapping[str, str | None]) -> list[RecordCommand]:
     record_id, kind = record["record_id"], record["type"]
     amount, currency, reference = int(record["amount"]), record["currency"], record["reference"]
     account_id, counterparty = record["account_id"], record["counterparty_name"]
@@ -71,10 +74,15 @@ def _transaction(record: Mapping[str, str | None]) -> list[RecordCommand]:
     return [RecordCommand(f"transactions:{record_id}", command, _instant(record["booked_at"]))]
 
 
-def _outbound_request(record: Mapping[str, str | None]) -> list[RecordCommand]:
+def outbound_transfer_id(debtor_account: str, end_to_end_id: str) -> str:
+    """A SEPA EndToEndId is unique only per debtor: our transfer id joins the two."""
+    return f"{debtor_account}-{end_to_end_id}"
+
+
+def _outbound_request(landing: LandingFile, record: Mapping[str, str | None]) -> list[RecordCommand]:
     """A customer's SEPA credit transfer: hold the funds, then hand it to the clearing house (the file's
     message id is the submission reference)."""
-    transfer_id = record["record_id"]
+    transfer_id = outbound_transfer_id(record["account_id"], record["record_id"])
     requested = datetime.combine(date.fromisoformat(record["requested_execution_date"]), time(), UTC)
     request = c.RequestOutboundTransfer(
         transfer_id, record["account_id"], int(record["amount"]), record["currency"], record["creditor_iban"],
@@ -87,7 +95,7 @@ def _outbound_request(record: Mapping[str, str | None]) -> list[RecordCommand]:
     ]
 
 
-def _notification(record: Mapping[str, str | None]) -> list[RecordCommand]:
+def _notification(landing: LandingFile, record: Mapping[str, str | None]) -> list[RecordCommand]:
     """camt.054: CRDT = money in from another bank; DBIT = the clearing house's outcome for one of our
     outbound transfers (booked = settled, with a return reason = rejected)."""
     record_id, booked = record["record_id"], _instant(record["booked_at"])
@@ -97,7 +105,7 @@ def _notification(record: Mapping[str, str | None]) -> list[RecordCommand]:
             record["counterparty_name"], record["reference"],
         )  # fmt: skip
         return [RecordCommand(f"camt054:{record_id}", command, booked)]
-    transfer_id = record["end_to_end_id"]
+    transfer_id = outbound_transfer_id(record["account_id"], record["end_to_end_id"])
     if record["return_reason"]:
         command = c.RejectOutboundTransfer(transfer_id, record["account_id"], f"returned: {record['return_reason']}")
     else:

@@ -20,3 +20,11 @@ class EarlierFilesPending(IngestionError):
 
 class ContentChanged(IngestionError):
     pass
+
+
+class FileBeingIngested(IngestionError):
+    def __init__(self, file_name: str):
+        super().__init__(
+            f"{file_name} is being ingested by another process right now (the Dagster sensor's run, or another "
+            "`bank-pipeline ingest`); this one leaves it alone. Try again once that one has finished."
+        )

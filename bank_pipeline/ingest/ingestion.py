@@ -2,20 +2,24 @@
 
     received = accepted + duplicate + quarantined
 
-- accepted: the row's commands were applied (events appended);
-- duplicate: its commands were already applied (a redelivered row or file, or this file's own interrupted
-  earlier run): the idempotency keys replayed them;
-- quarantined: a row in ingest.quarantine says why (validation, a domain refusal, a record id reused
-  with other content, or a file that could not be read at all).
+- accepted: the row's commands were applied (events appended), in this run or in this file's own
+  interrupted earlier run (its events name the file as their causation);
+- duplicate: its commands had been applied from another file (a redelivered row or file): the idempotency
+  keys replayed them;
+- quarantined: a row in ingest.quarantine says why (a validation rule, a domain refusal, a record id reused
+  with other content, a file rejected as a whole, or a file that could not be read at all — which counts
+  as one received record).
 
 Files are ingested in landing order (landing.LandingFile): a file waits while an earlier one in the
 landing zone is not finished, so customers exist before their accounts, and accounts before their money.
+One process at a time per file: an advisory lock on its name.
 """
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +31,14 @@ from psycopg_pool import ConnectionPool
 from bank_pipeline.application import CommandBus, CommandHandler, CommandResult
 from bank_pipeline.domain.errors import DomainError
 from bank_pipeline.ingest.commands import RecordCommand, UnmappableRecord, commands_for
-from bank_pipeline.ingest.errors import ContentChanged, EarlierFilesPending, IngestionError
-from bank_pipeline.ingest.landing import LandingFile, recognise
+from bank_pipeline.ingest.errors import ContentChanged, EarlierFilesPending, FileBeingIngested, IngestionError
+from bank_pipeline.ingest.landing import LandingFile, landing_files_in, recognise
 from bank_pipeline.ingest.reading import ParsedFile, read_landing_file
 from bank_pipeline.ingest.validation import Validation, validate
+from bank_pipeline.settings import get_settings
 from bank_pipeline.store import IdempotencyConflict
 
-FINAL_STATUSES = ("ingested", "unreadable", "duplicate_file")
+FINAL_STATUSES = ("ingested", "unreadable", "duplicate_file", "rejected")
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class FileOutcome:
     file_name: str
     kind: str
     schema_version: int
-    status: str  # ingested | unreadable | duplicate_file
+    status: str  # ingested | unreadable | duplicate_file | rejected
     received: int
     accepted: int
     duplicate: int
@@ -58,14 +63,12 @@ class FileOutcome:
     events_appended: int
     quarantined_by_reason: dict[str, int]
     seconds: float
-    validation: Validation | None = None
+    validation: dict[str, Any] | None = None  # validation_summary(): suite, rows, rows_passed, failed expectations
     duplicate_of: str | None = None
     already_done: bool = False  # this call found the file finished and changed nothing
 
     @property
     def rejection_rate(self) -> float:
-        if self.status == "unreadable":
-            return 1.0
         return self.quarantined / self.received if self.received else 0.0
 
 
@@ -79,10 +82,16 @@ class _Tally:
 
 class Ingestion:
     """Ingests landing files through one CommandBus (group commit), for one process. Use as a context
-    manager, or call close()."""
+    manager, or call close(). `max_rejection_rate`: a file whose rows fail validation beyond this share is
+    rejected whole (nothing applied); default BANK_PIPELINE_MAX_REJECTION_RATE."""
 
-    def __init__(self, handler: CommandHandler, pool: ConnectionPool, landing_dir: Path):
+    def __init__(
+        self, handler: CommandHandler, pool: ConnectionPool, landing_dir: Path, max_rejection_rate: float | None = None
+    ):
         self.handler, self.pool, self.landing_dir = handler, pool, landing_dir
+        self.max_rejection_rate = (
+            max_rejection_rate if max_rejection_rate is not None else get_settings().max_rejection_rate
+        )
         self.bus = CommandBus(handler)
 
     def __enter__(self) -> "Ingestion":
@@ -96,19 +105,12 @@ class Ingestion:
 
     # -- the landing zone -----------------------------------------------------------------------
 
-    def landing_files(self) -> list[LandingFile]:
-        """Every landing file in the zone, in ingestion order."""
-        if not self.landing_dir.is_dir():
-            return []
-        found = (recognise(path) for path in self.landing_dir.iterdir() if path.is_file())
-        return sorted(f for f in found if f is not None)
-
     def pending_files(self) -> list[LandingFile]:
         """Landing files not finished yet, in ingestion order."""
-        finished = self._finished_names()
-        return [f for f in self.landing_files() if f.name not in finished]
+        finished = finished_file_names(self.pool)
+        return [f for f in landing_files_in(self.landing_dir) if f.name not in finished]
 
-    def ingest_pending(self) -> Iterable[FileOutcome]:
+    def ingest_pending(self) -> Iterator[FileOutcome]:
         for landing in self.pending_files():
             yield self.ingest(self.landing_dir / landing.name)
 
@@ -121,80 +123,141 @@ class Ingestion:
             raise IngestionError(f"{path.name} is not a landing file name (see bank_pipeline/ingest/landing.py)")
         if not path.is_file():
             raise IngestionError(f"{path} does not exist: was it moved out of the landing zone?")
-        self._require_earlier_files_done(landing)
-        parsed = read_landing_file(path)
-        done = self._finished(landing, parsed)
-        if done is not None:
-            return done
-        self._mark_started(landing, parsed, path.stat().st_size)
+        with self._only_ingester(landing):
+            self._require_earlier_files_done(landing)
+            parsed = read_landing_file(path)
+            done = self._finished(landing, parsed)
+            if done is not None:
+                return done
+            redo = self._mark_started(landing, parsed, path.stat().st_size)
 
-        if parsed.unreadable is not None:
-            problem = Quarantined(None, None, "unreadable_file", parsed.unreadable, {"file": landing.name})
-            return self._finish(landing, "unreadable", 0, _Tally(quarantined=[problem]), None, started)
-        received = parsed.records.height
-        earlier_copy = self._same_bytes_ingested(landing, parsed.content_sha256)
-        if earlier_copy is not None:
-            tally = _Tally(duplicate=received)
-            return self._finish(landing, "duplicate_file", received, tally, None, started, duplicate_of=earlier_copy)
+            if parsed.unreadable is not None:  # the file is the one record received
+                problem = Quarantined(None, None, "unreadable_file", parsed.unreadable, {"file": landing.name})
+                return self._finish(landing, "unreadable", 1, _Tally(quarantined=[problem]), None, started)
+            received = parsed.records.height
+            earlier_copy = self._same_file_ingested(landing, parsed.content_sha256)
+            if earlier_copy is not None:
+                tally = _Tally(duplicate=received)
+                return self._finish(
+                    landing, "duplicate_file", received, tally, None, started, duplicate_of=earlier_copy
+                )
 
-        validation = validate(parsed)
-        tally = self._apply(landing, parsed, validation)
-        return self._finish(landing, "ingested", received, tally, validation, started)
+            validation = validate(parsed)
+            if received and len(validation.failures) / received > self.max_rejection_rate:
+                tally = self._reject_whole_file(parsed, validation)
+                return self._finish(landing, "rejected", received, tally, validation, started)
+            tally = self._apply(landing, parsed, validation, redo)
+            return self._finish(landing, "ingested", received, tally, validation, started)
 
-    def _apply(self, landing: LandingFile, parsed: ParsedFile, validation: Validation) -> _Tally:
+    def _apply(self, landing: LandingFile, parsed: ParsedFile, validation: Validation, redo: bool) -> _Tally:
         """Quarantine the rows validation rejects; send the others' commands to the bus in file order and
         sort each row by what became of its commands."""
         tally = _Tally()
-        submitted: list[tuple[dict[str, Any], list[Future[CommandResult]]]] = []
+        submitted: list[tuple[int | None, dict[str, Any], list[Future[CommandResult]]]] = []
         for index, row in enumerate(parsed.records.iter_rows(named=True)):
-            record = {k: v for k, v in row.items()}
-            line = record.pop("line")
+            line = row.pop("line")
             reasons = validation.failures.get(index)
             if reasons:
-                tally.quarantined.append(_quarantined(line, record, "validation", "; ".join(reasons)))
+                tally.quarantined.append(_quarantined(line, row, _validation_code(reasons), "; ".join(reasons)))
                 continue
             try:
-                commands = commands_for(landing.kind, record)
+                commands = commands_for(landing, row)
             except UnmappableRecord as error:
-                tally.quarantined.append(_quarantined(line, record, "unmappable", str(error)))
+                tally.quarantined.append(_quarantined(line, row, "unmappable", str(error)))
                 continue
-            record["line"] = line
-            submitted.append((record, [self._submit(command) for command in commands]))
-        for record, futures in submitted:
-            self._sort(record, futures, tally)
+            futures = [self._submit(command, landing, line) for command in commands]
+            submitted.append((line, row, futures))
+        replays: list[tuple[list[CommandResult], int]] = []  # rows whose commands all replayed
+        for line, row, futures in submitted:
+            results = self._results(line, row, futures, tally)
+            if results is None:
+                continue
+            if all(r.replayed for r in results):
+                replays.append((results, line))
+            else:
+                tally.accepted += 1
+                tally.events += sum(len(r.global_positions) for r in results if not r.replayed)
+        ours = self._caused_by(landing, replays) if redo else set()
+        for results, line in replays:
+            if line in ours:  # applied by this file's own interrupted run
+                tally.accepted += 1
+                tally.events += sum(len(r.global_positions) for r in results)
+            else:
+                tally.duplicate += 1
         return tally
 
-    def _submit(self, command: RecordCommand) -> Future[CommandResult]:
+    def _submit(self, command: RecordCommand, landing: LandingFile, line: int | None) -> Future[CommandResult]:
         return self.bus.submit(
-            command.command, idempotency_key=command.idempotency_key, actor="ingestion", occurred_at=command.occurred_at
+            command.command,
+            idempotency_key=command.idempotency_key,
+            actor="ingestion",
+            causation_id=landing.name,  # every event names the file and line it came from
+            correlation_id=f"{landing.name}:{line}",
+            occurred_at=command.occurred_at,
         )
 
     @staticmethod
-    def _sort(record: dict[str, Any], futures: list[Future[CommandResult]], tally: _Tally) -> None:
-        line = record.pop("line")
+    def _results(
+        line: int | None, row: dict[str, Any], futures: list[Future[CommandResult]], tally: _Tally
+    ) -> list[CommandResult] | None:
+        """The row's command results, or None when it was quarantined (its first refusal says why: the
+        later commands of a record fail because of it)."""
         results: list[CommandResult] = []
         for future in futures:
             try:
                 results.append(future.result())
-            except DomainError as refusal:  # the record's later commands fail on the first one's refusal
-                tally.quarantined.append(_quarantined(line, record, refusal.code, str(refusal)))
-                return
+            except DomainError as refusal:
+                tally.quarantined.append(_quarantined(line, row, refusal.code, str(refusal)))
+                return None
             except IdempotencyConflict as conflict:
                 reason = f"{conflict}: the record id was already ingested with other content"
-                tally.quarantined.append(_quarantined(line, record, "record_id_reused", reason))
-                return
-        if all(r.replayed for r in results):
-            tally.duplicate += 1
-        else:
-            tally.accepted += 1
-            tally.events += sum(len(r.global_positions) for r in results if not r.replayed)
+                tally.quarantined.append(_quarantined(line, row, "record_id_reused", reason))
+                return None
+        return results
+
+    def _caused_by(self, landing: LandingFile, replays: list[tuple[list[CommandResult], int]]) -> set[int]:
+        """The lines among `replays` whose events this file itself appended (in an interrupted earlier run)."""
+        positions = [p for results, _ in replays for r in results for p in r.global_positions]
+        if not positions:
+            return set()
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT metadata->>'correlation_id' FROM event_store.events "
+                "WHERE global_position = ANY(%s) AND metadata->>'causation_id' = %s",
+                (positions, landing.name),
+            ).fetchall()
+        prefix = f"{landing.name}:"
+        return {int(c[len(prefix) :]) for (c,) in rows if c and c.startswith(prefix) and c[len(prefix) :].isdigit()}
+
+    def _reject_whole_file(self, parsed: ParsedFile, validation: Validation) -> _Tally:
+        share = len(validation.failures) / parsed.records.height
+        why = (
+            f"the file was rejected whole: {share:.0%} of its rows failed validation, above the "
+            f"{self.max_rejection_rate:.0%} threshold (BANK_PIPELINE_MAX_REJECTION_RATE); nothing of it was applied. "
+            "Fix it upstream and deliver it again under the next sequence number"
+        )
+        tally = _Tally()
+        for index, row in enumerate(parsed.records.iter_rows(named=True)):
+            line = row.pop("line")
+            reasons = validation.failures.get(index)
+            code = _validation_code(reasons) if reasons else "file_rejected"
+            tally.quarantined.append(_quarantined(line, row, code, "; ".join([*(reasons or []), why])))
+        return tally
 
     # -- the ledger (ingest.files, ingest.quarantine) ---------------------------------------------
 
-    def _finished_names(self) -> set[str]:
+    @contextmanager
+    def _only_ingester(self, landing: LandingFile) -> Iterator[None]:
+        """Hold a session advisory lock on the file's name while this process ingests it."""
+        key = f"ingest:{landing.name}"
         with self.pool.connection() as conn:
-            rows = conn.execute("SELECT file_name FROM ingest.files WHERE status = ANY(%s)", (list(FINAL_STATUSES),))
-            return {row[0] for row in rows}
+            (locked,) = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
+            if not locked:
+                raise FileBeingIngested(landing.name)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
     def _require_earlier_files_done(self, landing: LandingFile) -> None:
         earlier = [f.name for f in self.pending_files() if f < landing]
@@ -206,12 +269,12 @@ class Ingestion:
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT status, content_sha256, received, accepted, duplicate, quarantined, events_appended, "
-                "duplicate_of FROM ingest.files WHERE file_name = %s",
+                "duplicate_of, validation FROM ingest.files WHERE file_name = %s",
                 (landing.name,),
             ).fetchone()
             if row is None or row[0] not in FINAL_STATUSES:
                 return None
-            status, sha, received, accepted, duplicate, quarantined, events, duplicate_of = row
+            status, sha, received, accepted, duplicate, quarantined, events, duplicate_of, validation = row
             if sha != parsed.content_sha256:
                 raise ContentChanged(
                     f"{landing.name} was already ingested with other content (sha256 {sha[:12]}…, now "
@@ -226,24 +289,28 @@ class Ingestion:
             )
         return FileOutcome(
             landing.name, landing.kind, landing.schema_version, status, received, accepted, duplicate, quarantined,
-            events, reasons, 0.0, duplicate_of=duplicate_of, already_done=True,
+            events, reasons, 0.0, validation, duplicate_of, already_done=True,
         )  # fmt: skip
 
-    def _mark_started(self, landing: LandingFile, parsed: ParsedFile, size: int) -> None:
+    def _mark_started(self, landing: LandingFile, parsed: ParsedFile, size: int) -> bool:
+        """Record that the file is being ingested; True when an earlier run of it was interrupted."""
         with self.pool.connection() as conn:
-            conn.execute(
+            (inserted,) = conn.execute(
                 "INSERT INTO ingest.files (file_name, kind, schema_version, business_day, content_sha256, size_bytes, "
                 "status) VALUES (%s, %s, %s, %s, %s, %s, 'ingesting') ON CONFLICT (file_name) DO UPDATE "
-                "SET content_sha256 = excluded.content_sha256, size_bytes = excluded.size_bytes",
+                "SET content_sha256 = excluded.content_sha256, size_bytes = excluded.size_bytes "
+                "RETURNING xmax = 0",
                 (landing.name, landing.kind, landing.schema_version, landing.day, parsed.content_sha256, size),
-            )
+            ).fetchone()
+        return not inserted
 
-    def _same_bytes_ingested(self, landing: LandingFile, sha: str) -> str | None:
+    def _same_file_ingested(self, landing: LandingFile, sha: str) -> str | None:
+        """An earlier file of the same kind and business day with the same bytes: a redelivered copy."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT file_name FROM ingest.files WHERE content_sha256 = %s AND file_name <> %s "
-                "AND status = 'ingested' ORDER BY file_name LIMIT 1",
-                (sha, landing.name),
+                "SELECT file_name FROM ingest.files WHERE content_sha256 = %s AND file_name <> %s AND kind = %s "
+                "AND business_day = %s AND status = 'ingested' ORDER BY file_name LIMIT 1",
+                (sha, landing.name, landing.kind, landing.day),
             ).fetchone()
         return row[0] if row else None
 
@@ -259,6 +326,7 @@ class Ingestion:
         duplicate_of: str | None = None,
     ) -> FileOutcome:
         quarantined = len(tally.quarantined)
+        summary = validation_summary(validation) if validation is not None else None
         with self.pool.connection() as conn, conn.transaction():
             with conn.cursor() as cursor:
                 cursor.executemany(
@@ -271,19 +339,61 @@ class Ingestion:
                 )
             conn.execute(
                 "UPDATE ingest.files SET status = %s, received = %s, accepted = %s, duplicate = %s, quarantined = %s, "
-                "events_appended = %s, duplicate_of = %s, finished_at = now() WHERE file_name = %s",
+                "events_appended = %s, duplicate_of = %s, validation = %s, finished_at = now() WHERE file_name = %s",
                 (status, received, tally.accepted, tally.duplicate, quarantined, tally.events, duplicate_of,
-                 landing.name),
+                 orjson.dumps(summary).decode() if summary else None, landing.name),
             )  # fmt: skip
         return FileOutcome(
             landing.name, landing.kind, landing.schema_version, status, received, tally.accepted, tally.duplicate,
             quarantined, tally.events, dict(Counter(q.reason_code for q in tally.quarantined)),
-            time.perf_counter() - started, validation, duplicate_of,
+            time.perf_counter() - started, summary, duplicate_of,
         )  # fmt: skip
 
 
+def validation_summary(validation: Validation) -> dict[str, Any]:
+    """What the Great Expectations check reports, kept with the file so a re-run reports it again."""
+    return {
+        "suite": validation.suite,
+        "rows": validation.rows,
+        "rows_passed": validation.passed_rows,
+        "expectations": len(validation.expectations),
+        "failed": [
+            {"description": e.description, "column": e.column, "rows": e.unexpected_count}
+            for e in validation.expectations
+            if not e.success
+        ],
+    }
+
+
+def _validation_code(reasons: list[str]) -> str:
+    """invalid_<column> from the first reason ("amount: must be ..."), so quarantine counts say what failed."""
+    column, _, _ = reasons[0].partition(":")
+    return f"invalid_{column}" if column.isidentifier() else "invalid_record"
+
+
 def _quarantined(line: int | None, record: dict[str, Any], code: str, reason: str) -> Quarantined:
-    return Quarantined(line, record.get("record_id") or record.get("customer_id"), code, reason, record)
+    record_id = record.get("record_id") or record.get("account_id") or record.get("customer_id")
+    return Quarantined(line, record_id, code, reason, record)
+
+
+def finished_file_names(pool: ConnectionPool) -> set[str]:
+    with pool.connection() as conn:
+        rows = conn.execute("SELECT file_name FROM ingest.files WHERE status = ANY(%s)", (list(FINAL_STATUSES),))
+        return {row[0] for row in rows}
+
+
+def ingestion_totals(pool: ConnectionPool) -> dict[str, int]:
+    """Files and rows over every landing file seen: what the demo and the quarantine report show."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(received), 0), coalesce(sum(accepted), 0), coalesce(sum(duplicate), 0), "
+            "coalesce(sum(quarantined), 0), coalesce(sum(events_appended), 0) FROM ingest.files"
+        ).fetchone()
+    return dict(
+        zip(
+            ("files", "received", "accepted", "duplicate", "quarantined", "events_appended"), map(int, row), strict=True
+        )
+    )
 
 
 def quarantine_summary(pool: ConnectionPool) -> pl.DataFrame:

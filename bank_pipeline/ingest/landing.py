@@ -95,5 +95,25 @@ def recognise(path: Path | str) -> LandingFile | None:
     return LandingFile(day, KINDS.index(kind), int(match["sequence"]), kind, version, extension, name)
 
 
+def landing_files_in(directory: Path) -> list[LandingFile]:
+    """The landing files in `directory` (not its subdirectories), in ingestion order."""
+    if not directory.is_dir():
+        return []
+    found = (recognise(path) for path in directory.iterdir() if path.is_file())
+    return sorted(f for f in found if f is not None)
+
+
+def unrecognised_names(directory: Path) -> list[str]:
+    """Files in `directory` that look delivered but are not landing files (misnamed): operators should hear
+    of them. Names starting with `_` or `.` are private and ignored silently."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path.name
+        for path in directory.iterdir()
+        if path.is_file() and not path.name.startswith(("_", ".")) and recognise(path) is None
+    )
+
+
 def file_name(kind: str, schema_version: int, day: date, sequence: int, extension: str) -> str:
     return f"{kind}_v{schema_version}_{day:%Y%m%d}_{sequence:04d}.{extension}"

@@ -11,9 +11,11 @@ from bank_pipeline.store import NewEvent
 def test_definitions_load_and_every_job_resolves():
     repository = defs.get_repository_def()
     job_names = {job.name for job in repository.get_all_jobs()}
-    assert {"event_store_maintenance", "seal_audit_digests"} <= job_names
+    assert {"event_store_maintenance", "seal_audit_digests", "ingest_landing_file"} <= job_names
     for name in job_names:
-        assert defs.resolve_job_def(name) is not None
+        job = defs.resolve_job_def(name)
+        assert job.name == name
+        assert job.asset_layer.executable_asset_keys, name  # every job materialises something
 
 
 def test_every_asset_has_a_description_group_and_owner():
@@ -25,12 +27,12 @@ def test_every_asset_has_a_description_group_and_owner():
         assert spec.owners, key
 
 
-def test_digests_asset_seals_and_its_check_verifies_history(fresh_store, fresh_database_url):
+def test_digests_asset_seals_and_its_check_verifies_history(fresh_store, fresh_database_url, dagster_instance):
     fresh_store.append([NewEvent("acct-1", "Opened", {"n": 1}), NewEvent("acct-2", "Opened", {"n": 2})])
     result = dg.materialize(
         [event_store_partitions, event_store_digests, event_store_history_is_intact],
         resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dagster_instance,
     )
     assert result.success
     materialization = result.asset_materializations_for_node("event_store_digests")[0]
@@ -42,7 +44,7 @@ def test_digests_asset_seals_and_its_check_verifies_history(fresh_store, fresh_d
     assert check.passed and check.metadata["events_checked"].value == 2
 
 
-def test_the_check_fails_and_blocks_when_history_was_tampered_with(fresh_store, fresh_database_url):
+def test_the_check_fails_and_blocks_when_history_was_tampered_with(fresh_store, fresh_database_url, dagster_instance):
     fresh_store.append([NewEvent("acct-1", "Opened", {"n": 1})])
     with fresh_store.pool.connection() as conn, conn.transaction():
         conn.execute("SET LOCAL session_replication_role = replica")
@@ -50,7 +52,7 @@ def test_the_check_fails_and_blocks_when_history_was_tampered_with(fresh_store, 
     result = dg.materialize(
         [event_store_digests, event_store_history_is_intact],
         resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dagster_instance,
         raise_on_error=False,
     )
     [check] = result.get_asset_check_evaluations()

@@ -7,8 +7,9 @@ import pytest
 
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.domain.streams import account_stream
-from bank_pipeline.ingest.errors import ContentChanged, EarlierFilesPending
+from bank_pipeline.ingest.errors import ContentChanged, EarlierFilesPending, FileBeingIngested
 from bank_pipeline.ingest.ingestion import Ingestion
+from bank_pipeline.ingest.landing import CUSTOMER_COLUMNS
 from bank_pipeline_tests.ingest.landing_files import (
     ADA,
     BOB,
@@ -17,13 +18,14 @@ from bank_pipeline_tests.ingest.landing_files import (
     customers,
     transaction,
     transactions,
+    write_csv,
 )
 
 
 @pytest.fixture
 def ingestion(fresh_store, tmp_path):
     handler = CommandHandler(fresh_store)
-    with Ingestion(handler, fresh_store.pool, tmp_path) as ingestion:
+    with Ingestion(handler, fresh_store.pool, tmp_path, max_rejection_rate=0.5) as ingestion:
         yield ingestion
 
 
@@ -64,14 +66,14 @@ def test_every_row_is_accepted_duplicate_or_quarantined_with_its_reason(ingestio
     assert (outcome.received, outcome.accepted, outcome.duplicate, outcome.quarantined) == (9, 3, 1, 5)
     assert outcome.events_appended == 4  # credit, debit, and the transfer's two legs
     assert quarantine(ingestion, outcome.file_name) == [
-        (6, "T4", "validation"),
+        (6, "T4", "invalid_amount"),
         (7, "T5", "unknown_account"),
         (8, "T6", "currency_mismatch"),
         (9, "T7", "insufficient_funds"),
-        (10, "T8", "validation"),
+        (10, "T8", "invalid_amount"),
     ]
     assert outcome.quarantined_by_reason == {
-        "validation": 2, "unknown_account": 1, "currency_mismatch": 1, "insufficient_funds": 1,
+        "invalid_amount": 2, "unknown_account": 1, "currency_mismatch": 1, "insufficient_funds": 1,
     }  # fmt: skip
     assert balance(ingestion, ADA) == 100000 - 2550 - 10000
     assert balance(ingestion, BOB) == 10000
@@ -132,7 +134,7 @@ def test_an_unreadable_file_is_quarantined_whole(ingestion, tmp_path):
     broken = tmp_path / "transactions_v2_20261102_0001.parquet"
     broken.write_bytes(b"PAR1 this is not parquet")
     outcome = ingestion.ingest(broken)
-    assert (outcome.status, outcome.received, outcome.quarantined, outcome.rejection_rate) == ("unreadable", 0, 1, 1.0)
+    assert (outcome.status, outcome.received, outcome.quarantined, outcome.rejection_rate) == ("unreadable", 1, 1, 1.0)
     assert quarantine(ingestion, broken.name) == [(None, None, "unreadable_file")]
 
 
@@ -144,3 +146,66 @@ def test_a_finished_file_whose_content_changed_is_refused(ingestion, tmp_path):
     with pytest.raises(ContentChanged, match="next sequence number"):
         ingestion.ingest(path)
     assert balance(ingestion, ADA) == 500
+
+
+def test_a_file_failing_validation_beyond_the_threshold_is_rejected_whole(fresh_store, tmp_path):
+    with Ingestion(CommandHandler(fresh_store), fresh_store.pool, tmp_path, max_rejection_rate=0.2) as ingestion:
+        onboard(ingestion, tmp_path)
+        rows = [transaction("T1", "salary", ADA, "500"), transaction("T2", "salary", ADA, "1x")]
+        outcome = ingestion.ingest(transactions(tmp_path, rows))
+        assert (outcome.status, outcome.received, outcome.accepted, outcome.quarantined) == ("rejected", 2, 0, 2)
+        assert quarantine(ingestion, outcome.file_name) == [(2, "T1", "file_rejected"), (3, "T2", "invalid_amount")]
+        assert balance(ingestion, ADA) == 0  # nothing of it applied, not even the valid row
+
+
+def test_two_processes_never_ingest_one_file_at_once(ingestion, tmp_path, fresh_store):
+    """The second ingester of a file that is being ingested backs off with a clear error, so the file's
+    counts are written by one of them only."""
+    onboard(ingestion, tmp_path)
+    path = transactions(tmp_path, [transaction("T1", "salary", ADA, "500")])
+    with fresh_store.pool.connection() as conn:  # what the other process holds while it ingests the file
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"ingest:{path.name}",))
+        with pytest.raises(FileBeingIngested, match="another process"):
+            ingestion.ingest(path)
+        conn.execute("SELECT pg_advisory_unlock_all()")
+    assert ingestion.ingest(path).accepted == 1
+
+
+def test_an_interrupted_file_is_finished_by_the_next_run_and_its_rows_count_once(ingestion, tmp_path, monkeypatch):
+    """A crash after the rows were applied but before the file was finished: the next run replays the keys,
+    sees from the events' causation that this file applied them, and counts them as accepted."""
+    onboard(ingestion, tmp_path)
+    path = transactions(tmp_path, [transaction("T1", "salary", ADA, "500"), transaction("T2", "salary", BOB, "700")])
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed before the file was finished")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Ingestion, "_finish", crash)
+        with pytest.raises(RuntimeError):
+            ingestion.ingest(path)
+    assert balance(ingestion, ADA) == 500  # applied, but the file is still 'ingesting'
+    assert [f.name for f in ingestion.pending_files()] == [path.name]
+
+    outcome = ingestion.ingest(path)
+    assert (outcome.status, outcome.accepted, outcome.duplicate, outcome.events_appended) == ("ingested", 2, 0, 2)
+    assert (balance(ingestion, ADA), balance(ingestion, BOB)) == (500, 700)
+
+
+def test_a_kyc_status_delivered_again_on_a_later_day_applies_again(ingestion, tmp_path, fresh_store):
+    """verified, then rejected, then verified again: three facts, not a duplicate of the first."""
+    onboard(ingestion, tmp_path)
+    for day, status in (("20261103", "rejected"), ("20261104", "verified")):
+        path = write_csv(
+            tmp_path / f"customers_v1_{day}_0001.csv",
+            CUSTOMER_COLUMNS,
+            [("ada", "Ada Lovelace", "ada@example.org", "12 St James's Sq", status)],
+        )
+        outcome = ingestion.ingest(path)
+        assert (outcome.status, outcome.accepted, outcome.duplicate) == ("ingested", 1, 0)
+    kyc = [
+        e.payload["status"]
+        for e in fresh_store.read_stream("customer-ada")
+        if e.event_type == "CustomerKycStatusChanged"
+    ]
+    assert kyc == ["verified", "rejected", "verified"]

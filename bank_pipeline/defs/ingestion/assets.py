@@ -3,8 +3,8 @@ import polars as pl
 
 from bank_pipeline.defs.ingestion.partitions import landing_files
 from bank_pipeline.defs.resources import BankDatabase, LandingZone
-from bank_pipeline.ingest.errors import EarlierFilesPending
-from bank_pipeline.ingest.ingestion import FileOutcome, Ingestion, quarantine_summary
+from bank_pipeline.ingest.errors import EarlierFilesPending, FileBeingIngested
+from bank_pipeline.ingest.ingestion import FileOutcome, Ingestion, ingestion_totals, quarantine_summary
 
 REJECTION_CHECK = "rejection_rate_within_threshold"
 VALIDATION_CHECK = "great_expectations_suite"
@@ -42,10 +42,13 @@ def ingested_landing_file(
     context: dg.AssetExecutionContext, bank_db: BankDatabase, landing_zone: LandingZone
 ) -> dg.MaterializeResult:
     path = landing_zone.directory / context.partition_key
-    with bank_db.runtime() as runtime, Ingestion(runtime.handler, runtime.pool, landing_zone.directory) as ingestion:
+    with (
+        bank_db.runtime() as runtime,
+        Ingestion(runtime.handler, runtime.pool, landing_zone.directory, landing_zone.rejection_threshold) as ingestion,
+    ):
         try:
             outcome = ingestion.ingest(path)
-        except EarlierFilesPending as waiting:
+        except (EarlierFilesPending, FileBeingIngested) as waiting:
             context.log.info(str(waiting))
             raise dg.RetryRequested(max_retries=MAX_WAITS, seconds_to_wait=WAIT_FOR_EARLIER_FILES_SECONDS) from waiting
     context.log.info(
@@ -79,6 +82,8 @@ def outcome_metadata(outcome: FileOutcome) -> dict:
         metadata["duplicate_of"] = outcome.duplicate_of
     if outcome.already_done:
         metadata["note"] = "already ingested earlier: nothing changed"
+    if outcome.status == "rejected":
+        metadata["note"] = "rejected whole: too many rows failed validation, nothing was applied"
     return metadata
 
 
@@ -97,27 +102,27 @@ def rejection_check(outcome: FileOutcome, threshold: float) -> dg.AssetCheckResu
 
 
 def validation_check(outcome: FileOutcome) -> dg.AssetCheckResult:
-    validation = outcome.validation
-    if validation is None:
+    summary = outcome.validation
+    if summary is None:
         reason = {"unreadable": "the file could not be read", "duplicate_file": "a copy of an earlier file"}
         return dg.AssetCheckResult(
             check_name=VALIDATION_CHECK,
             passed=outcome.status != "unreadable",
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"not_validated": reason.get(outcome.status, "finished in an earlier run")},
+            metadata={"not_validated": reason.get(outcome.status, outcome.status)},
         )
-    failed = [e for e in validation.expectations if not e.success]
+    failed = summary["failed"]
     return dg.AssetCheckResult(
         check_name=VALIDATION_CHECK,
         passed=not failed,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "suite": validation.suite,
-            "rows": validation.rows,
-            "rows_passed": validation.passed_rows,
-            "expectations": len(validation.expectations),
+            "suite": summary["suite"],
+            "rows": summary["rows"],
+            "rows_passed": summary["rows_passed"],
+            "expectations": summary["expectations"],
             "expectations_failed": dg.MetadataValue.md(
-                "\n".join(f"- {e.description} ({e.column}): {e.unexpected_count} rows" for e in failed) or "none"
+                "\n".join(f"- {f['description']} ({f['column']}): {f['rows']} rows" for f in failed) or "none"
             ),
         },
     )
@@ -136,19 +141,11 @@ def validation_check(outcome: FileOutcome) -> dg.AssetCheckResult:
 def quarantine_report(bank_db: BankDatabase) -> dg.MaterializeResult:
     with bank_db.runtime() as runtime:
         summary = quarantine_summary(runtime.pool)
-        with runtime.pool.connection() as conn:
-            files, received, accepted, duplicate, quarantined = conn.execute(
-                "SELECT count(*), coalesce(sum(received), 0), coalesce(sum(accepted), 0), coalesce(sum(duplicate), 0), "
-                "coalesce(sum(quarantined), 0) FROM ingest.files"
-            ).fetchone()
+        totals = ingestion_totals(runtime.pool)
     by_reason = summary.group_by("reason_code").agg(pl.col("rows").sum()).sort("reason_code")
     return dg.MaterializeResult(
         metadata={
-            "files": files,
-            "received": int(received),
-            "accepted": int(accepted),
-            "duplicate": int(duplicate),
-            "quarantined": int(quarantined),
+            **totals,
             "by_reason": dg.MetadataValue.json({r["reason_code"]: r["rows"] for r in by_reason.iter_rows(named=True)}),
             "by_file_and_reason": dg.MetadataValue.md(_markdown(summary)),
         }

@@ -2,17 +2,12 @@ import dagster as dg
 
 from bank_pipeline.defs.ingestion.jobs import ingest_landing_file_job
 from bank_pipeline.defs.ingestion.partitions import landing_files
-from bank_pipeline.defs.resources import LandingZone
-from bank_pipeline.ingest.landing import LandingFile, recognise
+from bank_pipeline.defs.resources import BankDatabase, LandingZone
+from bank_pipeline.ingest.ingestion import finished_file_names
+from bank_pipeline.ingest.landing import landing_files_in, unrecognised_names
 
-
-def new_landing_files(landing_zone: LandingZone, known: set[str]) -> list[LandingFile]:
-    """Landing files in the zone that have no partition yet, in ingestion order."""
-    directory = landing_zone.directory
-    if not directory.is_dir():
-        return []
-    found = (recognise(path) for path in directory.iterdir() if path.is_file())
-    return sorted(f for f in found if f is not None and f.name not in known)
+#: A run in one of these states will not finish the file: the sensor asks for another.
+_GAVE_UP = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 @dg.sensor(
@@ -21,16 +16,41 @@ def new_landing_files(landing_zone: LandingZone, known: set[str]) -> list[Landin
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches the landing zone (BANK_PIPELINE_LANDING_DIR): each new landing file becomes a partition of "
-        "ingested_landing_file and one run, requested in landing order. Other names are ignored."
+        "ingested_landing_file and a run, requested in landing order; a file whose last run failed before it "
+        "was finished gets another run. Misnamed files are reported in the sensor's log."
     ),
 )
-def landing_zone_sensor(context: dg.SensorEvaluationContext, landing_zone: LandingZone) -> dg.SensorResult:
+def landing_zone_sensor(
+    context: dg.SensorEvaluationContext, landing_zone: LandingZone, bank_db: BankDatabase
+) -> dg.SensorResult:
+    directory = landing_zone.directory
+    misnamed = unrecognised_names(directory)
+    if misnamed:
+        context.log.warning(
+            f"{len(misnamed)} file(s) in {directory} are not landing files and are ignored "
+            f"(names in bank_pipeline/ingest/landing.py): {', '.join(misnamed[:10])}"
+        )
+    with bank_db.runtime() as runtime:
+        finished = finished_file_names(runtime.pool)
     known = set(context.instance.get_dynamic_partitions(landing_files.name))
-    arrived = new_landing_files(landing_zone, known)
-    if not arrived:
-        return dg.SensorResult(skip_reason=f"no new landing files in {landing_zone.directory}")
-    names = [f.name for f in arrived]
+    requests, new = [], []
+    for landing in landing_files_in(directory):
+        if landing.name not in known:
+            new.append(landing.name)
+            requests.append(dg.RunRequest(run_key=landing.name, partition_key=landing.name))
+        elif landing.name not in finished:
+            failed = _failed_last_run(context.instance, landing.name)
+            if failed is not None:  # one more run per failed one
+                requests.append(dg.RunRequest(run_key=f"{landing.name} after {failed}", partition_key=landing.name))
+    if not requests:
+        return dg.SensorResult(skip_reason=f"nothing new or stalled in {directory}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=name, partition_key=name) for name in names],
-        dynamic_partitions_requests=[landing_files.build_add_request(names)],
+        run_requests=requests,
+        dynamic_partitions_requests=[landing_files.build_add_request(new)] if new else [],
     )
+
+
+def _failed_last_run(instance: dg.DagsterInstance, partition: str) -> str | None:
+    """The id of the partition's latest run when that run failed or was cancelled; None otherwise."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)
+    return runs[0].run_id if runs and runs[0].status in _GAVE_UP else None
