@@ -97,25 +97,30 @@ def ingest() -> None:
     """Ingest every landing file not ingested yet, in landing order, without Dagster (the sensor and the
     ingested_landing_file asset do the same file by file)."""
     from bank_pipeline.ingest.ingestion import Ingestion
+    from bank_pipeline.ingest.landing import unrecognised_names
 
     console = Console()
     landing_dir = get_settings().landing_path
+    table = Table("file", "status", "received", "accepted", "duplicate", "quarantined", "seconds")
+    table.columns[0].no_wrap = True
     with (
         Runtime.open(migrate_schema=True) as runtime,
         Ingestion(runtime.handler, runtime.pool, landing_dir) as ingestion,
     ):
+        misnamed = unrecognised_names(landing_dir)
+        if misnamed:
+            console.print(f"[yellow]ignored, not landing file names:[/] {', '.join(misnamed[:10])}")
         pending = ingestion.pending_files()
-        table = Table("file", "status", "received", "accepted", "duplicate", "quarantined", "seconds")
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"ingesting {len(pending)} file(s) from {landing_dir}", total=len(pending))
-            for landing in pending:
-                outcome = ingestion.ingest(landing_dir / landing.name)
-                table.add_row(
-                    outcome.file_name, outcome.status, *(str(n) for n in (outcome.received, outcome.accepted,
-                    outcome.duplicate, outcome.quarantined)), f"{outcome.seconds:.2f}",
-                )  # fmt: skip
-                progress.update(task, advance=1)
-    console.print(table if pending else f"nothing to ingest in {landing_dir}")
+        try:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task(f"ingesting {len(pending)} file(s) from {landing_dir}", total=len(pending))
+                for landing in pending:
+                    outcome = ingestion.ingest(landing_dir / landing.name)
+                    counts = (outcome.received, outcome.accepted, outcome.duplicate, outcome.quarantined)
+                    table.add_row(outcome.file_name, outcome.status, *map(str, counts), f"{outcome.seconds:.2f}")
+                    progress.update(task, advance=1)
+        finally:  # what was ingested before an error is reported too
+            console.print(table if table.row_count else f"nothing ingested from {landing_dir}")
 
 
 @app.command()

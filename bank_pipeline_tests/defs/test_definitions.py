@@ -25,6 +25,7 @@ def test_every_asset_has_a_description_group_and_owner():
         assert spec.description, key
         assert spec.group_name and spec.group_name != "default", key
         assert spec.owners, key
+        assert spec.metadata, key  # what it is stored in, shown in the UI before any run
 
 
 def test_digests_asset_seals_and_its_check_verifies_history(fresh_store, fresh_database_url, dagster_instance):

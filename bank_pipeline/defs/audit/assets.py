@@ -7,6 +7,7 @@ from bank_pipeline.defs.resources import BankDatabase
     group_name="audit",
     owners=["team:compliance"],
     kinds={"postgres"},
+    metadata={"tables": "event_store.digests", "verify": "bank-pipeline audit verify", "migrations": "sql/006"},
     description=(
         "Digests sealed over the event store: each covers the next range of final events in delivery order "
         "and chains to the previous digest, so any later change to sealed history is detectable."

@@ -7,6 +7,7 @@ from bank_pipeline.defs.resources import BankDatabase
     group_name="event_store",
     owners=["team:platform"],
     kinds={"postgres"},
+    metadata={"tables": "event_store.events (partitioned by month of recorded_at)", "migrations": "sql/003"},
     description=(
         "Monthly partitions of event_store.events, created ahead of time so appends never meet a missing "
         "month. Appends also create them on demand; this keeps them ready even when the bank is quiet."

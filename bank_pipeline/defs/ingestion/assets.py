@@ -17,6 +17,11 @@ MAX_WAITS = 40  # ten minutes of earlier files still pending: then the run fails
     group_name="ingestion",
     owners=["team:data-platform"],
     kinds={"polars", "postgres"},
+    metadata={
+        "tables": "ingest.files, ingest.quarantine; events through the command path into event_store.events",
+        "contract": "bank_pipeline/ingest/landing.py",
+        "validation_suites": "bank_pipeline/ingest/validation_rules.py (one per kind and schema version)",
+    },
     partitions_def=landing_files,
     description=(
         "One landing file (a partition per file, added by the landing-zone sensor) parsed with polars, validated "
@@ -132,6 +137,7 @@ def validation_check(outcome: FileOutcome) -> dg.AssetCheckResult:
     group_name="ingestion",
     owners=["team:data-platform"],
     kinds={"postgres"},
+    metadata={"tables": "ingest.quarantine, ingest.files"},
     deps=["ingested_landing_file"],
     description=(
         "What operators work through: quarantined rows per landing file and reason, with an example reason. "
