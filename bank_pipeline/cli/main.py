@@ -78,7 +78,13 @@ def render_demo(summary, console: Console) -> None:
             reasons.add_row(reason, f"{count:,}")
         console.print(reasons)
     for run in failed:
-        console.print(f"[yellow]{run.file_name}: run failed[/] ({run.blocked_by or 'see the run in the UI'})")
+        if run.blocked_by:
+            console.print(
+                f"[yellow]{run.file_name}[/]: its blocking check {run.blocked_by} failed (too many of its rows "
+                "quarantined), so its run stopped before the quarantine report; the rows are in ingest.quarantine"
+            )
+        else:
+            console.print(f"[yellow]{run.file_name}: run failed[/]: {run.error or 'see the run in the UI'}")
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.timings.items())
     console.print(f"timings: {timings}")
     console.print(
