@@ -102,7 +102,7 @@ def render_demo(summary, console: Console) -> None:
 def ingest() -> None:
     """Ingest every landing file not ingested yet, in landing order, without Dagster (the sensor and the
     ingested_landing_file asset do the same file by file)."""
-    from bank_pipeline.ingest.ingestion import Ingestion
+    from bank_pipeline.ingest.ingestion import Ingestion, changed_after_ingestion
     from bank_pipeline.ingest.landing import unrecognised_names
 
     console = Console()
@@ -116,6 +116,12 @@ def ingest() -> None:
         misnamed = unrecognised_names(landing_dir)
         if misnamed:
             console.print(f"[yellow]ignored, not landing file names:[/] {', '.join(misnamed[:10])}")
+        changed = changed_after_ingestion(runtime.pool, landing_dir)
+        if changed:
+            console.print(
+                f"[yellow]changed after they were ingested, not ingested again:[/] {', '.join(changed[:10])} "
+                "(deliver corrections as new files, next sequence number)"
+            )
         pending = ingestion.pending_files()
         try:
             with Progress(console=console, transient=True) as progress:

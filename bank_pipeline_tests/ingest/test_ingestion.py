@@ -8,7 +8,7 @@ import pytest
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.domain.streams import account_stream
 from bank_pipeline.ingest.errors import ContentChanged, EarlierFilesPending, FileBeingIngested
-from bank_pipeline.ingest.ingestion import Ingestion
+from bank_pipeline.ingest.ingestion import Ingestion, changed_after_ingestion
 from bank_pipeline.ingest.landing import CUSTOMER_COLUMNS
 from bank_pipeline_tests.ingest.landing_files import (
     ADA,
@@ -209,3 +209,13 @@ def test_a_kyc_status_delivered_again_on_a_later_day_applies_again(ingestion, tm
         if e.event_type == "CustomerKycStatusChanged"
     ]
     assert kyc == ["verified", "rejected", "verified"]
+
+
+def test_a_file_rewritten_after_ingestion_is_reported_not_ingested_again(ingestion, tmp_path):
+    onboard(ingestion, tmp_path)
+    path = transactions(tmp_path, [transaction("T1", "salary", ADA, "500")])
+    ingestion.ingest(path)
+    assert changed_after_ingestion(ingestion.pool, tmp_path) == []
+    transactions(tmp_path, [transaction("T1", "salary", ADA, "500"), transaction("T2", "salary", ADA, "9")])
+    assert changed_after_ingestion(ingestion.pool, tmp_path) == [path.name]
+    assert ingestion.pending_files() == []

@@ -3,7 +3,7 @@ import dagster as dg
 from bank_pipeline.defs.ingestion.jobs import ingest_landing_file_job
 from bank_pipeline.defs.ingestion.partitions import landing_files
 from bank_pipeline.defs.resources import BankDatabase, LandingZone
-from bank_pipeline.ingest.ingestion import finished_file_names
+from bank_pipeline.ingest.ingestion import changed_after_ingestion, finished_file_names
 from bank_pipeline.ingest.landing import landing_files_in, unrecognised_names
 
 #: A run in one of these states will not finish the file: the sensor asks for another.
@@ -32,6 +32,12 @@ def landing_zone_sensor(
         )
     with bank_db.runtime() as runtime:
         finished = finished_file_names(runtime.pool)
+        changed = changed_after_ingestion(runtime.pool, directory)
+    if changed:
+        context.log.warning(
+            f"{len(changed)} landing file(s) changed after they were ingested and are not ingested again: "
+            f"{', '.join(changed[:10])}. Deliver corrections as new files (next sequence number)."
+        )
     known = set(context.instance.get_dynamic_partitions(landing_files.name))
     requests, new = [], []
     for landing in landing_files_in(directory):
