@@ -27,7 +27,7 @@ from bank_pipeline.runtime import Runtime
 from bank_pipeline.settings import get_settings
 
 DEMO_CUSTOMERS = 300
-DEMO_DAYS = 5
+DEMO_DAYS = 3
 DEMO_SEED = 2026
 #: The demo prints its own summary; Dagster's per-step console log stays in the run's event log (the UI).
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
