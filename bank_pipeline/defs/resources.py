@@ -9,6 +9,10 @@ import dagster as dg
 from bank_pipeline.runtime import Runtime
 from bank_pipeline.settings import get_settings
 
+#: Connections per run: ingestion holds one for its file lock while its CommandBus decides on one and appends
+#: on another, and the ledger writes need one more.
+RUN_POOL_SIZE = 4
+
 
 class BankDatabase(dg.ConfigurableResource):
     """The bank's PostgreSQL. Empty `database_url` = BANK_PIPELINE_DATABASE_URL or the embedded server."""
@@ -17,7 +21,7 @@ class BankDatabase(dg.ConfigurableResource):
 
     @contextmanager
     def runtime(self) -> Iterator[Runtime]:
-        with Runtime.open(url=self.database_url or None, pool_size=2) as runtime:
+        with Runtime.open(url=self.database_url or None, pool_size=RUN_POOL_SIZE) as runtime:
             yield runtime
 
 
