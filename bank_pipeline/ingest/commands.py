@@ -33,7 +33,7 @@ def commands_for(landing: LandingFile, record: Mapping[str, str | None]) -> list
     """The commands a validated record of `landing` becomes, in the order they must be decided."""
     try:
         return _MAPPERS[landing.kind](landing, record)
-    except (KeyError, ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError, ArithmeticError) as error:  # e.g. a date past year 9999 + 7 days
         record_id = record.get("record_id") or record.get("account_id") or record.get("customer_id")
         raise UnmappableRecord(f"{landing.kind} record {record_id!r}: {error}") from error
 

@@ -129,7 +129,7 @@ class Ingestion:
             done = self._finished(landing, parsed)
             if done is not None:
                 return done
-            redo = self._mark_started(landing, parsed, path.stat().st_size)
+            redo = self._mark_started(landing, parsed)
 
             if parsed.unreadable is not None:  # the file is the one record received
                 problem = Quarantined(None, None, "unreadable_file", parsed.unreadable, {"file": landing.name})
@@ -143,7 +143,9 @@ class Ingestion:
                 )
 
             validation = validate(parsed)
-            if received and len(validation.failures) / received > self.max_rejection_rate:
+            # A redo finishes what an interrupted run began, which may have applied rows already: no whole-file
+            # rejection then (its "nothing applied" would be untrue, whatever the threshold is now).
+            if not redo and received and len(validation.failures) / received > self.max_rejection_rate:
                 tally = self._reject_whole_file(parsed, validation)
                 return self._finish(landing, "rejected", received, tally, validation, started)
             tally = self._apply(landing, parsed, validation, redo)
@@ -233,7 +235,7 @@ class Ingestion:
         share = len(validation.failures) / parsed.records.height
         why = (
             f"the file was rejected whole: {share:.0%} of its rows failed validation, above the "
-            f"{self.max_rejection_rate:.0%} threshold (BANK_PIPELINE_MAX_REJECTION_RATE); nothing of it was applied. "
+            f"{self.max_rejection_rate:.0%} threshold; nothing of it was applied. "
             "Fix it upstream and deliver it again under the next sequence number"
         )
         tally = _Tally()
@@ -292,7 +294,7 @@ class Ingestion:
             events, reasons, 0.0, validation, duplicate_of, already_done=True,
         )  # fmt: skip
 
-    def _mark_started(self, landing: LandingFile, parsed: ParsedFile, size: int) -> bool:
+    def _mark_started(self, landing: LandingFile, parsed: ParsedFile) -> bool:
         """Record that the file is being ingested; True when an earlier run of it was interrupted."""
         with self.pool.connection() as conn:
             (inserted,) = conn.execute(
@@ -300,7 +302,14 @@ class Ingestion:
                 "status) VALUES (%s, %s, %s, %s, %s, %s, 'ingesting') ON CONFLICT (file_name) DO UPDATE "
                 "SET content_sha256 = excluded.content_sha256, size_bytes = excluded.size_bytes "
                 "RETURNING xmax = 0",
-                (landing.name, landing.kind, landing.schema_version, landing.day, parsed.content_sha256, size),
+                (
+                    landing.name,
+                    landing.kind,
+                    landing.schema_version,
+                    landing.day,
+                    parsed.content_sha256,
+                    parsed.size_bytes,
+                ),
             ).fetchone()
         return not inserted
 
@@ -337,12 +346,18 @@ class Ingestion:
                         for q in tally.quarantined
                     ],
                 )
-            conn.execute(
+            finished = conn.execute(
                 "UPDATE ingest.files SET status = %s, received = %s, accepted = %s, duplicate = %s, quarantined = %s, "
-                "events_appended = %s, duplicate_of = %s, validation = %s, finished_at = now() WHERE file_name = %s",
+                "events_appended = %s, duplicate_of = %s, validation = %s, finished_at = now() "
+                "WHERE file_name = %s AND status = 'ingesting'",
                 (status, received, tally.accepted, tally.duplicate, quarantined, tally.events, duplicate_of,
                  orjson.dumps(summary).decode() if summary else None, landing.name),
             )  # fmt: skip
+            if finished.rowcount != 1:  # another ingester finished it meanwhile (our lock connection was lost)
+                raise IngestionError(
+                    f"{landing.name} was finished by another ingester while this one worked on it; its outcome "
+                    "stands and this run's is discarded."
+                )
         return FileOutcome(
             landing.name, landing.kind, landing.schema_version, status, received, tally.accepted, tally.duplicate,
             quarantined, tally.events, dict(Counter(q.reason_code for q in tally.quarantined)),
@@ -381,7 +396,12 @@ def changed_after_ingestion(pool: ConnectionPool, landing_dir: Path) -> list[str
     rewrote them in place. They are not ingested again (deliver a correction under the next sequence
     number); operators should hear of them. A size check only: hashing every file on each pass would not
     scale."""
-    sizes = {f.name: (landing_dir / f.name).stat().st_size for f in landing_files_in(landing_dir)}
+    sizes = {}
+    for landing in landing_files_in(landing_dir):
+        try:
+            sizes[landing.name] = (landing_dir / landing.name).stat().st_size
+        except FileNotFoundError:  # moved away since the listing
+            continue
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT file_name, size_bytes FROM ingest.files WHERE status = ANY(%s) AND file_name = ANY(%s)",

@@ -47,6 +47,7 @@ class ParsedFile:
     # Problems of single records found while reading (0-based index -> reasons), e.g. the cut-off last row of a
     # truncated CSV; validate() reports them as failures of those rows.
     row_problems: RowProblems = field(default_factory=dict)
+    size_bytes: int = 0  # of the bytes read (not a later stat(): upstream may still be writing the file)
 
 
 Reader = Callable[[bytes], tuple[pl.DataFrame, RowProblems]]
@@ -88,8 +89,8 @@ def read_landing_file(path: Path) -> ParsedFile:
     try:
         frame, problems = _READERS[(landing.kind, landing.schema_version, landing.extension)](data)
     except UnreadableFile as error:
-        return ParsedFile(landing, empty_records(landing.kind), str(error), digest)
-    return ParsedFile(landing, frame.select("line", *columns), None, digest, problems)
+        return ParsedFile(landing, empty_records(landing.kind), str(error), digest, size_bytes=len(data))
+    return ParsedFile(landing, frame.select("line", *columns), None, digest, problems, len(data))
 
 
 def empty_records(kind: str) -> pl.DataFrame:

@@ -46,7 +46,9 @@ def test_the_sensor_adds_a_partition_and_a_run_per_new_file_in_landing_order(
     assert list(add.partition_keys) == expected
 
     dagster_instance.add_dynamic_partitions(landing_files.name, expected)
-    assert not sense(dagster_instance, fresh_database_url, tmp_path).run_requests  # runs already asked for
+    again = sense(dagster_instance, fresh_database_url, tmp_path)
+    # Registered but not run yet: asked for again under the same run keys, which Dagster runs only once.
+    assert [r.run_key for r in again.run_requests] == expected and not again.dynamic_partitions_requests
 
 
 def test_a_file_whose_run_failed_before_finishing_gets_another_run(fresh_database_url, tmp_path, dagster_instance):
@@ -60,6 +62,14 @@ def test_a_file_whose_run_failed_before_finishing_gets_another_run(fresh_databas
 
     assert materialize_file(name, fresh_database_url, tmp_path, dagster_instance).success
     assert not sense(dagster_instance, fresh_database_url, tmp_path).run_requests  # finished now
+
+
+def test_a_registered_file_that_never_ran_gets_a_run(fresh_database_url, tmp_path, dagster_instance):
+    """E.g. a demo interrupted after registering its files: the sensor starts what never ran."""
+    name = customers(tmp_path).name
+    dagster_instance.add_dynamic_partitions(landing_files.name, [name])
+    [request] = sense(dagster_instance, fresh_database_url, tmp_path).run_requests
+    assert (request.partition_key, request.run_key) == (name, name)
 
 
 def test_each_file_materialises_with_its_counts_and_checks(fresh_database_url, tmp_path, dagster_instance):

@@ -219,3 +219,33 @@ def test_a_file_rewritten_after_ingestion_is_reported_not_ingested_again(ingesti
     transactions(tmp_path, [transaction("T1", "salary", ADA, "500"), transaction("T2", "salary", ADA, "9")])
     assert changed_after_ingestion(ingestion.pool, tmp_path) == [path.name]
     assert ingestion.pending_files() == []
+
+
+def test_a_row_whose_date_cannot_become_a_command_is_quarantined_not_fatal(ingestion, tmp_path):
+    """A valid-looking time at the end of the calendar overflows when converted: that row is quarantined and
+    the file (and every file after it) goes on."""
+    onboard(ingestion, tmp_path)
+    rows = [
+        transaction("T1", "salary", ADA, "500"),
+        transaction("T2", "salary", ADA, "5", at="9999-12-31T23:00:00-05:00"),
+    ]
+    outcome = ingestion.ingest(transactions(tmp_path, rows))
+    assert (outcome.status, outcome.accepted, outcome.quarantined) == ("ingested", 1, 1)
+    assert quarantine(ingestion, outcome.file_name) == [(3, "T2", "unmappable")]
+
+
+def test_a_redo_never_rejects_a_file_whose_rows_were_applied(fresh_store, tmp_path, monkeypatch):
+    """The first run (threshold 0.5) applied the valid row and crashed; a redo under a stricter threshold
+    finishes the file rather than calling it 'rejected, nothing applied'."""
+    handler = CommandHandler(fresh_store)
+    with Ingestion(handler, fresh_store.pool, tmp_path, max_rejection_rate=0.5) as lenient:
+        onboard(lenient, tmp_path)
+        path = transactions(tmp_path, [transaction("T1", "salary", ADA, "500"), transaction("T2", "salary", ADA, "1x")])
+        with monkeypatch.context() as patched:
+            patched.setattr(Ingestion, "_finish", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
+            with pytest.raises(RuntimeError):
+                lenient.ingest(path)
+    with Ingestion(handler, fresh_store.pool, tmp_path, max_rejection_rate=0.2) as strict:
+        outcome = strict.ingest(path)
+        assert (outcome.status, outcome.accepted, outcome.quarantined) == ("ingested", 1, 1)
+        assert balance(strict, ADA) == 500

@@ -45,9 +45,13 @@ def landing_zone_sensor(
             new.append(landing.name)
             requests.append(dg.RunRequest(run_key=landing.name, partition_key=landing.name))
         elif landing.name not in finished:
-            failed = _failed_last_run(context.instance, landing.name)
-            if failed is not None:  # one more run per failed one
-                requests.append(dg.RunRequest(run_key=f"{landing.name} after {failed}", partition_key=landing.name))
+            last = _last_run(context.instance, landing.name)
+            if last is None:  # registered but never run (e.g. a demo interrupted before reaching it)
+                requests.append(dg.RunRequest(run_key=landing.name, partition_key=landing.name))
+            elif last.status in _GAVE_UP:  # one more run per failed one
+                requests.append(
+                    dg.RunRequest(run_key=f"{landing.name} after {last.run_id}", partition_key=landing.name)
+                )
     if not requests:
         return dg.SensorResult(skip_reason=f"nothing new or stalled in {directory}")
     return dg.SensorResult(
@@ -56,7 +60,6 @@ def landing_zone_sensor(
     )
 
 
-def _failed_last_run(instance: dg.DagsterInstance, partition: str) -> str | None:
-    """The id of the partition's latest run when that run failed or was cancelled; None otherwise."""
+def _last_run(instance: dg.DagsterInstance, partition: str) -> dg.DagsterRun | None:
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)
-    return runs[0].run_id if runs and runs[0].status in _GAVE_UP else None
+    return runs[0] if runs else None
