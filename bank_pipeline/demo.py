@@ -92,7 +92,8 @@ def run_demo(
     # What the landing-zone sensor would start, file by file in landing order: every file not finished yet
     # (new ones, and any an interrupted earlier demo left behind).
     with Runtime.open() as runtime:
-        pending = [f.name for f in landing_files_in(landing_dir) if f.name not in finished_file_names(runtime.pool)]
+        finished = finished_file_names(runtime.pool)
+    pending = [f.name for f in landing_files_in(landing_dir) if f.name not in finished]
     known = set(instance.get_dynamic_partitions(landing_files.name))
     instance.add_dynamic_partitions(landing_files.name, [name for name in pending if name not in known])
     on_phase(f"ingesting {len(pending)} landing file(s) (one Dagster run each)", len(pending))

@@ -1,8 +1,11 @@
 """A day's SEPA files: the pain.001 of the outbound transfers our customers asked for, and the camt.054 with the
 inbound transfers to them (CRDT) and the clearing house's outcome of yesterday's outbound ones (DBIT)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -91,16 +94,7 @@ def write_pain001(
     rows = list(map(OutboundTransfer._make, escaped.iter_rows()))
     name = writer.next_name("pain001", 1, clock.day, "xml")
 
-    def spoiled(template: OutboundTransfer, defect: str, iban: str) -> OutboundTransfer:
-        changed = template if defect == DUPLICATE_ROW else template._replace(end_to_end_id=numbers.one())
-        if defect == UNKNOWN_ACCOUNT:
-            return changed._replace(debtor_iban=iban)
-        if defect == WRONG_CURRENCY:
-            return changed._replace(currency=OTHER_CURRENCY[changed.currency])
-        if defect == NON_POSITIVE_AMOUNT:
-            return changed._replace(amount=0)  # the schema allows no negative amounts
-        return changed
-
+    spoiled = partial(_bad_twin, id_field="end_to_end_id", next_id=numbers.one, account_field="debtor_iban")
     rows = _with_bad_rows(rows, name, defects, spoiled, lambda row: row.end_to_end_id)
     if not rows:
         return made  # nothing to send: no file
@@ -172,16 +166,7 @@ def write_camt054(
     rows = list(map(Notification._make, escaped.iter_rows()))
     name = writer.next_name("camt054", 1, clock.day, "xml")
 
-    def spoiled(template: Notification, defect: str, iban: str) -> Notification:
-        changed = template if defect == DUPLICATE_ROW else template._replace(servicer_reference=numbers.one())
-        if defect == UNKNOWN_ACCOUNT:
-            return changed._replace(account_iban=iban)
-        if defect == WRONG_CURRENCY:
-            return changed._replace(currency=OTHER_CURRENCY[changed.currency])
-        if defect == NON_POSITIVE_AMOUNT:
-            return changed._replace(amount=0)
-        return changed
-
+    spoiled = partial(_bad_twin, id_field="servicer_reference", next_id=numbers.one, account_field="account_iban")
     # Only inbound credits get bad twins: a DBIT names a transfer of ours, which upstream would not garble.
     rows = _with_bad_rows(rows, name, defects, spoiled, lambda row: row.servicer_reference, lambda row: row.credit)
     if not rows:
@@ -193,6 +178,24 @@ def write_camt054(
     )
     writer.write(writer.reserve("camt054", 1, clock.day, "xml"), "camt054", camt054(header, rows), records=len(rows))
     return entries
+
+
+SepaRow = TypeVar("SepaRow", OutboundTransfer, Notification)
+
+
+def _bad_twin(
+    template: SepaRow, defect: str, iban: str, *, id_field: str, next_id: Callable[[], str], account_field: str
+) -> SepaRow:
+    """A SEPA record with `defect`: the same record again, or a new id (`id_field`) with an unknown account, the
+    wrong currency or a zero amount (the schemas allow no negative amounts)."""
+    changed = template if defect == DUPLICATE_ROW else template._replace(**{id_field: next_id()})
+    if defect == UNKNOWN_ACCOUNT:
+        return changed._replace(**{account_field: iban})
+    if defect == WRONG_CURRENCY:
+        return changed._replace(currency=OTHER_CURRENCY[changed.currency])
+    if defect == NON_POSITIVE_AMOUNT:
+        return changed._replace(amount=0)
+    return changed
 
 
 def _id_width(count: int) -> int:
