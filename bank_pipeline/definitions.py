@@ -13,13 +13,24 @@ from bank_pipeline.defs.event_store.schedules import (
 from bank_pipeline.defs.ingestion.assets import ingested_landing_file, quarantine_report
 from bank_pipeline.defs.ingestion.jobs import ingest_landing_file_job
 from bank_pipeline.defs.ingestion.sensors import landing_zone_sensor
+from bank_pipeline.defs.projections.assets import daily_ledger_totals, read_model
+from bank_pipeline.defs.projections.jobs import project_read_model_job
+from bank_pipeline.defs.projections.schedules import read_model_every_five_minutes
+from bank_pipeline.defs.projections.sensors import read_model_after_ingestion
 from bank_pipeline.defs.resources import resources
 
 defs = dg.Definitions(
-    assets=[event_store_partitions, ingested_landing_file, quarantine_report, event_store_digests],
+    assets=[
+        event_store_partitions,
+        ingested_landing_file,
+        quarantine_report,
+        event_store_digests,
+        read_model,
+        daily_ledger_totals,
+    ],
     asset_checks=[event_store_history_is_intact],
-    jobs=[event_store_maintenance_job, ingest_landing_file_job, audit_digest_job],
-    schedules=[daily_event_store_maintenance, hourly_audit_digests],
-    sensors=[landing_zone_sensor],
+    jobs=[event_store_maintenance_job, ingest_landing_file_job, audit_digest_job, project_read_model_job],
+    schedules=[daily_event_store_maintenance, hourly_audit_digests, read_model_every_five_minutes],
+    sensors=[landing_zone_sensor, read_model_after_ingestion],
     resources=resources(),
 )

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     landing_dir: Path | None = None
     #: Share of a file's rows that may be quarantined before its blocking check stops downstream assets.
     max_rejection_rate: float = 0.2
+    #: How far (seconds) the read model may trail the committed events before its lag check warns.
+    max_projection_lag_seconds: float = 60.0
 
     @property
     def landing_path(self) -> Path:
