@@ -9,9 +9,12 @@ from rich.table import Table
 
 from bank_pipeline.cli import audit, bench, db
 from bank_pipeline.cli.errors import fail, operator_errors
+from bank_pipeline.cli.replay import replay
 from bank_pipeline.cli.simulate import simulate
+from bank_pipeline.cli.worker import worker
 from bank_pipeline.dagster_home import prepare_dagster_home
 from bank_pipeline.demo import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_SEED
+from bank_pipeline.domain.money import format_amount
 from bank_pipeline.runtime import Runtime
 from bank_pipeline.settings import get_settings
 
@@ -24,6 +27,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
 app.add_typer(bench.app, name="bench")
 app.command()(simulate)
+app.command()(replay)
+app.command()(worker)
 
 
 @app.command()
@@ -85,6 +90,19 @@ def render_demo(summary, console: Console) -> None:
             )
         else:
             console.print(f"[yellow]{run.file_name}: run failed[/]: {run.error or 'see the run in the UI'}")
+    read_model = summary.read_model
+    if read_model is not None:
+        checks = ", ".join(
+            f"{name} {'passed' if passed else '[red]FAILED[/]'}" for name, passed in read_model.checks.items()
+        )
+        balances = ", ".join(
+            f"{currency} {format_amount(total, currency)}" for currency, total in read_model.balances_by_currency.items()
+        )
+        console.print(
+            f"read model ({read_model.first_day}..{read_model.last_day}): {read_model.accounts:,} accounts, "
+            f"{read_model.entries:,} entries, {read_model.events_projected:,} events projected this run; "
+            f"balances {balances or 'none'}; reconciliation: {checks}"
+        )
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.timings.items())
     console.print(f"timings: {timings}")
     console.print(
@@ -93,8 +111,14 @@ def render_demo(summary, console: Console) -> None:
     )
     console.print(
         f"next: `bank-pipeline ui` opens the Dagster UI on these runs (DAGSTER_HOME={summary.dagster_home}); "
-        "`bank-pipeline audit verify`; `bank-pipeline db psql` then `SELECT * FROM ingest.quarantine`."
+        "`bank-pipeline audit verify`; `bank-pipeline db psql` then `SELECT * FROM ingest.quarantine`; "
+        "`bank-pipeline worker` keeps the read model current within a second."
     )
+    if read_model is not None and read_model.example_account:
+        console.print(
+            f"replay an account: `bank-pipeline replay --account {read_model.example_account} "
+            f"--as-of {read_model.example_instant}`"
+        )
 
 
 @app.command()

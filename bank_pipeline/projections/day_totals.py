@@ -20,8 +20,9 @@ class DayTotals:
 
 def day_totals(conn: psycopg.Connection, first_day: date, last_day: date) -> list[DayTotals]:
     rows = conn.execute(
-        "SELECT business_day, currency, count(*), sum(entry_count), sum(opening_balance), sum(credits), sum(debits), "
-        "sum(closing_balance) FROM projections.daily_balances WHERE business_day BETWEEN %s AND %s "
+        "SELECT business_day, currency, count(*), sum(entry_count)::bigint, sum(opening_balance)::bigint, "
+        "sum(credits)::bigint, sum(debits)::bigint, "
+        "sum(closing_balance)::bigint FROM projections.daily_balances WHERE business_day BETWEEN %s AND %s "
         "GROUP BY business_day, currency ORDER BY business_day, currency",
         (first_day, last_day),
     ).fetchall()

@@ -110,9 +110,9 @@ WITH chosen AS (
 ), folded AS (
     SELECT e.payload->>'account_id' AS account_id,
            coalesce(sum(CASE e.event_type WHEN 'AccountCredited' THEN (e.payload->>'amount')::bigint
-                                          WHEN 'AccountDebited' THEN -(e.payload->>'amount')::bigint END), 0) AS ledger,
+                                          WHEN 'AccountDebited' THEN -(e.payload->>'amount')::bigint END), 0)::bigint AS ledger,
            coalesce(sum(CASE e.event_type WHEN 'HoldPlaced' THEN (e.payload->>'amount')::bigint
-                                          WHEN 'HoldReleased' THEN -(e.payload->>'amount')::bigint END), 0) AS held,
+                                          WHEN 'HoldReleased' THEN -(e.payload->>'amount')::bigint END), 0)::bigint AS held,
            (array_agg(CASE e.event_type WHEN 'AccountFrozen' THEN 'frozen' WHEN 'AccountClosed' THEN 'closed'
                                         ELSE 'open' END ORDER BY e.stream_version DESC)
                 FILTER (WHERE e.event_type IN ('AccountOpened', 'AccountFrozen', 'AccountUnfrozen',
@@ -159,7 +159,7 @@ def check_balances(pool: ConnectionPool, *, sample: int | None = None) -> Balanc
 
 _CURRENCY_TOTALS = """
 WITH projected AS (
-    SELECT currency, sum(ledger_balance) AS balances FROM projections.account_balances GROUP BY currency
+    SELECT currency, sum(ledger_balance)::bigint AS balances FROM projections.account_balances GROUP BY currency
 ), flows AS (
     SELECT e.payload->>'currency' AS currency,
            sum(CASE WHEN e.payload->>'flow' = 'external' THEN
@@ -173,7 +173,8 @@ WITH projected AS (
        AND (e.transaction_id, e.global_position) <= (%(transaction_id)s, %(global_position)s)
      GROUP BY 1
 )
-SELECT coalesce(p.currency, f.currency), coalesce(p.balances, 0), coalesce(f.external, 0), coalesce(f.internal, 0)
+SELECT coalesce(p.currency, f.currency), coalesce(p.balances, 0), coalesce(f.external, 0)::bigint,
+       coalesce(f.internal, 0)::bigint
   FROM projected p FULL JOIN flows f ON f.currency = p.currency
  ORDER BY 1
 """

@@ -96,6 +96,10 @@ def test_demo_ingests_a_simulated_bank_through_dagster_and_a_second_run_appends_
             files = conn.execute(
                 "SELECT file_name, status, received, accepted, duplicate, quarantined FROM ingest.files"
             ).fetchall()
+            read_model = conn.execute(
+                "SELECT events_projected, (SELECT count(*) FROM projections.account_balances) "
+                "FROM projections.checkpoints"
+            ).fetchone()
         second = runner.invoke(app, ["demo", "--customers", "40", "--days", "2"])
         with connect(fresh_database_url) as conn:
             events_after_second = conn.execute("SELECT count(*) FROM event_store.events").fetchone()[0]
@@ -112,6 +116,9 @@ def test_demo_ingests_a_simulated_bank_through_dagster_and_a_second_run_appends_
     first_text = " ".join(first.output.split())
     assert f"ingested: {len(landing_files)} new file(s)" in first_text
     assert "history intact" in first_text
+    assert read_model[0] == events_after_first and read_model[1] > 0  # the read model caught up with every event
+    assert "reconciliation: balances_equal_event_fold passed, double_entry_per_currency passed" in first_text
+    assert "bank-pipeline replay --account" in first_text
 
     assert second.exit_code == 0, second.output
     assert "ingested: 0 new file(s)" in " ".join(second.output.split())
