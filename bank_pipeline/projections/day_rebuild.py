@@ -68,8 +68,12 @@ def rebuild_business_days(conn: psycopg.Connection, first_day: date, last_day: d
         ).rowcount
         entries = conn.execute(
             _FILL_RANGE,
-            {"start": start, "end": end, "transaction_id": checkpoint.transaction_id,
-             "global_position": checkpoint.global_position},
+            {
+                "start": start,
+                "end": end,
+                "transaction_id": checkpoint.transaction_id,
+                "global_position": checkpoint.global_position,
+            },
         ).rowcount
         for statement in _RECOMPUTED_FROM_BATCH:
             conn.execute(s.in_schema(statement, LIVE_SCHEMA))
@@ -78,5 +82,6 @@ def rebuild_business_days(conn: psycopg.Connection, first_day: date, last_day: d
             "WHERE business_day BETWEEN %s AND %s",
             (first_day, last_day),
         ).fetchone()
-    return DayRangeRebuild(first_day, last_day, checkpoint, entries_removed, entries, daily_removed, daily_rebuilt,
-                           accounts)
+    return DayRangeRebuild(
+        first_day, last_day, checkpoint, entries_removed, entries, daily_removed, daily_rebuilt, accounts
+    )

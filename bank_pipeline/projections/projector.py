@@ -49,7 +49,9 @@ def _ensure_batch_table(conn: psycopg.Connection) -> None:
 
 def read_checkpoint(conn: psycopg.Connection, schema: str = LIVE_SCHEMA) -> Checkpoint:
     row = conn.execute(
-        s.in_schema("SELECT transaction_id, global_position FROM {p}.checkpoints WHERE projection = 'read_model'", schema)
+        s.in_schema(
+            "SELECT transaction_id, global_position FROM {p}.checkpoints WHERE projection = 'read_model'", schema
+        )
     ).fetchone()
     return Checkpoint(*row)
 
@@ -85,7 +87,9 @@ def project_next_batch(
         if moved != 1:
             raise CheckpointMoved(f"the read model's checkpoint in {schema} moved from {after} while projecting")
         if schema == LIVE_SCHEMA:
-            conn.execute("SELECT pg_notify(%s, %s)", (ADVANCED_CHANNEL, f"{upto.transaction_id}:{upto.global_position}"))
+            conn.execute(
+                "SELECT pg_notify(%s, %s)", (ADVANCED_CHANNEL, f"{upto.transaction_id}:{upto.global_position}")
+            )
     return ProjectedBatch(len(rows), after, upto, tuple(row[2] for row in rows))
 
 

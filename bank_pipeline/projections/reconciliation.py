@@ -110,9 +110,11 @@ WITH chosen AS (
 ), folded AS (
     SELECT e.payload->>'account_id' AS account_id,
            coalesce(sum(CASE e.event_type WHEN 'AccountCredited' THEN (e.payload->>'amount')::bigint
-                                          WHEN 'AccountDebited' THEN -(e.payload->>'amount')::bigint END), 0)::bigint AS ledger,
+                                          WHEN 'AccountDebited' THEN -(e.payload->>'amount')::bigint END),
+                    0)::bigint AS ledger,
            coalesce(sum(CASE e.event_type WHEN 'HoldPlaced' THEN (e.payload->>'amount')::bigint
-                                          WHEN 'HoldReleased' THEN -(e.payload->>'amount')::bigint END), 0)::bigint AS held,
+                                          WHEN 'HoldReleased' THEN -(e.payload->>'amount')::bigint END),
+                    0)::bigint AS held,
            (array_agg(CASE e.event_type WHEN 'AccountFrozen' THEN 'frozen' WHEN 'AccountClosed' THEN 'closed'
                                         ELSE 'open' END ORDER BY e.stream_version DESC)
                 FILTER (WHERE e.event_type IN ('AccountOpened', 'AccountFrozen', 'AccountUnfrozen',
@@ -142,13 +144,17 @@ def check_balances(pool: ConnectionPool, *, sample: int | None = None) -> Balanc
             sample = DEFAULT_SAMPLE
         rows = conn.execute(
             _BALANCES_AGAINST_EVENTS,
-            {"sample": sample, "transaction_id": checkpoint.transaction_id,
-             "global_position": checkpoint.global_position},
+            {
+                "sample": sample,
+                "transaction_id": checkpoint.transaction_id,
+                "global_position": checkpoint.global_position,
+            },
         ).fetchall()
     differences = []
     for account_id, *pairs in rows:
         for field, (projected, folded) in zip(
-            ("ledger_balance", "held_amount", "status", "version"), zip(pairs[::2], pairs[1::2], strict=True),
+            ("ledger_balance", "held_amount", "status", "version"),
+            zip(pairs[::2], pairs[1::2], strict=True),
             strict=True,
         ):
             if projected != folded:

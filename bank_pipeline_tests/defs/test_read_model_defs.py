@@ -65,9 +65,13 @@ def test_a_backfill_rebuilds_its_days_in_one_run(bank, fresh_database_url, dagst
     assert run(dagster_instance, fresh_database_url, partition_key="2026-11-03").success
     with store.pool.connection() as conn:
         good = whole_read_model(conn)
-        conn.execute("DELETE FROM projections.account_entries WHERE occurred_at >= '2026-11-03' AND occurred_at < '2026-11-05'")
-        conn.execute("UPDATE projections.daily_balances SET debits = debits + 1, closing_balance = closing_balance - 1 "
-                     "WHERE business_day = '2026-11-04'")
+        conn.execute(
+            "DELETE FROM projections.account_entries WHERE occurred_at >= '2026-11-03' AND occurred_at < '2026-11-05'"
+        )
+        conn.execute(
+            "UPDATE projections.daily_balances SET debits = debits + 1, closing_balance = closing_balance - 1 "
+            "WHERE business_day = '2026-11-04'"
+        )
 
     result = run(
         dagster_instance,
@@ -92,8 +96,10 @@ def test_a_wrong_balance_fails_the_blocking_check_names_the_account_and_stops_th
     store, accounts = bank
     assert run(dagster_instance, fresh_database_url, partition_key="2026-11-04").success
     with store.pool.connection() as conn:
-        conn.execute("UPDATE projections.account_balances SET ledger_balance = ledger_balance - 10 WHERE account_id = %s",
-                     (accounts[1],))
+        conn.execute(
+            "UPDATE projections.account_balances SET ledger_balance = ledger_balance - 10 WHERE account_id = %s",
+            (accounts[1],),
+        )
 
     result = run(dagster_instance, fresh_database_url, partition_key="2026-11-04")
 

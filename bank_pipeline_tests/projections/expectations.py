@@ -35,38 +35,64 @@ def assert_read_model_matches_events(store: EventStore) -> None:
 
     expected_accounts, expected_customers, expected_links = {}, {}, set()
     expected_entries, expected_daily = [], {}
-    for stream_id, stream in streams.items():
+    for stream in streams.values():
         state = fold_stream(stream)
         if isinstance(state, AccountState):
             expected_accounts[state.account_id] = (
-                state.customer_id, state.currency, state.status, state.ledger_balance, state.held_amount,
-                state.available_balance, stream[-1].stream_version, state.overdraft_limit,
+                state.customer_id,
+                state.currency,
+                state.status,
+                state.ledger_balance,
+                state.held_amount,
+                state.available_balance,
+                stream[-1].stream_version,
+                state.overdraft_limit,
             )
             expected_links.add((state.customer_id, state.account_id))
             ledger = [e for e in stream if e.event_type in ("AccountCredited", "AccountDebited")]
-            signed = {e.stream_version: (1 if e.event_type == "AccountCredited" else -1) * e.payload["amount"]
-                      for e in ledger}
+            signed = {
+                e.stream_version: (1 if e.event_type == "AccountCredited" else -1) * e.payload["amount"] for e in ledger
+            }
             for e in ledger:
                 key_business = (e.occurred_at, e.stream_version)
                 key_known = (e.recorded_at, e.stream_version)
-                expected_entries.append((
-                    state.account_id, e.stream_version,
-                    "credit" if e.event_type == "AccountCredited" else "debit", e.payload["amount"],
-                    e.payload["balance_after"],
-                    sum(signed[o.stream_version] for o in ledger if (o.occurred_at, o.stream_version) <= key_business),
-                    sum(signed[o.stream_version] for o in ledger if (o.recorded_at, o.stream_version) <= key_known),
-                ))
+                expected_entries.append(
+                    (
+                        state.account_id,
+                        e.stream_version,
+                        "credit" if e.event_type == "AccountCredited" else "debit",
+                        e.payload["amount"],
+                        e.payload["balance_after"],
+                        sum(
+                            signed[o.stream_version]
+                            for o in ledger
+                            if (o.occurred_at, o.stream_version) <= key_business
+                        ),
+                        sum(signed[o.stream_version] for o in ledger if (o.recorded_at, o.stream_version) <= key_known),
+                    )
+                )
             for day in sorted({e.occurred_at.date() for e in ledger}):
-                on_day = sorted((e for e in ledger if e.occurred_at.date() == day),
-                                key=lambda e: (e.occurred_at, e.stream_version))
+                on_day = sorted(
+                    (e for e in ledger if e.occurred_at.date() == day), key=lambda e: (e.occurred_at, e.stream_version)
+                )
                 before = sum(signed[o.stream_version] for o in ledger if o.occurred_at.date() < day)
                 credits = sum(e.payload["amount"] for e in on_day if e.event_type == "AccountCredited")
                 debits = sum(e.payload["amount"] for e in on_day if e.event_type == "AccountDebited")
-                expected_daily[(state.account_id, day)] = (before, credits, debits, before + credits - debits, len(on_day))
+                expected_daily[(state.account_id, day)] = (
+                    before,
+                    credits,
+                    debits,
+                    before + credits - debits,
+                    len(on_day),
+                )
         elif isinstance(state, CustomerState):
             expected_customers[state.customer_id] = (
-                state.name, state.email, state.address, state.kyc_status,
-                "closed" if state.closed else "active", stream[-1].stream_version,
+                state.name,
+                state.email,
+                state.address,
+                state.kyc_status,
+                "closed" if state.closed else "active",
+                stream[-1].stream_version,
             )
 
     assert balances == expected_accounts

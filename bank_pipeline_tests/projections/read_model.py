@@ -14,7 +14,9 @@ TABLES = {
 }
 
 
-def table_rows(conn: psycopg.Connection, table: str, schema: str = "projections", *, skip: tuple[str, ...] = ()) -> list[tuple]:
+def table_rows(
+    conn: psycopg.Connection, table: str, schema: str = "projections", *, skip: tuple[str, ...] = ()
+) -> list[tuple]:
     columns = [
         row[0]
         for row in conn.execute(
@@ -24,9 +26,7 @@ def table_rows(conn: psycopg.Connection, table: str, schema: str = "projections"
         )
         if row[0] not in skip
     ]
-    return conn.execute(
-        f"SELECT {', '.join(columns)} FROM {schema}.{table} ORDER BY {TABLES[table]}"
-    ).fetchall()
+    return conn.execute(f"SELECT {', '.join(columns)} FROM {schema}.{table} ORDER BY {TABLES[table]}").fetchall()
 
 
 def whole_read_model(conn: psycopg.Connection, schema: str = "projections") -> dict[str, list[tuple]]:

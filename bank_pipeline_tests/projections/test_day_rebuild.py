@@ -42,8 +42,11 @@ def test_a_damaged_day_is_rebuilt_exactly(fresh_store: EventStore) -> None:
             "'external', %s::date + time '12:00', now() FROM projections.account_balances LIMIT 1",
             (day,),
         )
-        conn.execute("UPDATE projections.daily_balances SET credits = credits + 7, closing_balance = closing_balance + 7 "
-                     "WHERE business_day = %s", (day,))
+        conn.execute(
+            "UPDATE projections.daily_balances SET credits = credits + 7, closing_balance = closing_balance + 7 "
+            "WHERE business_day = %s",
+            (day,),
+        )
         assert whole_read_model(conn) != good
 
         rebuilt = rebuild_business_days(conn, day, day)

@@ -60,10 +60,13 @@ def test_an_account_missing_from_the_read_model_is_named(fresh_store: EventStore
 
 def test_a_wrong_status_or_hold_is_found(fresh_store: EventStore, projected_bank: list[str]) -> None:
     with fresh_store.pool.connection() as conn:
-        conn.execute("UPDATE projections.account_balances SET status = 'closed' WHERE account_id = %s",
-                     (projected_bank[1],))
-        conn.execute("UPDATE projections.account_balances SET held_amount = held_amount + 5 WHERE account_id = %s",
-                     (projected_bank[3],))
+        conn.execute(
+            "UPDATE projections.account_balances SET status = 'closed' WHERE account_id = %s", (projected_bank[1],)
+        )
+        conn.execute(
+            "UPDATE projections.account_balances SET held_amount = held_amount + 5 WHERE account_id = %s",
+            (projected_bank[3],),
+        )
     balances = check_balances(fresh_store.pool)
 
     assert {(d.account_id, d.field) for d in balances.differences} == {
@@ -77,7 +80,9 @@ def test_a_sample_checks_that_many_accounts(fresh_store: EventStore, projected_b
     assert balances.sampled and balances.accounts_checked == 2 and balances.passed
 
 
-def test_events_past_the_checkpoint_are_not_differences_but_lag(fresh_store: EventStore, projected_bank: list[str]) -> None:
+def test_events_past_the_checkpoint_are_not_differences_but_lag(
+    fresh_store: EventStore, projected_bank: list[str]
+) -> None:
     handler = CommandHandler(fresh_store)
     handler.execute(c.RegisterCustomer("late-customer", "Late Customer", "late@example.org", "2 Test St"))
 

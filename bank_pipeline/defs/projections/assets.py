@@ -60,22 +60,31 @@ class ReadModelConfig(dg.Config):
         ),
     ],
 )
-def read_model(context: dg.AssetExecutionContext, config: ReadModelConfig, bank_db: BankDatabase) -> dg.MaterializeResult:
+def read_model(
+    context: dg.AssetExecutionContext, config: ReadModelConfig, bank_db: BankDatabase
+) -> dg.MaterializeResult:
     first_day, last_day = business_days_of(context)
     with bank_db.runtime() as runtime:
         caught_up = Projector(runtime.pool).catch_up()
         context.log.info(f"projected {caught_up.events:,} new events in {caught_up.batches} batches")
-        metadata: dict = {"events_projected_by_run": caught_up.events, "first_day": str(first_day),
-                          "last_day": str(last_day)}
+        metadata: dict = {
+            "events_projected_by_run": caught_up.events,
+            "first_day": str(first_day),
+            "last_day": str(last_day),
+        }
         if config.rebuild_days or BACKFILL_TAG in context.run.tags:
             with runtime.pool.connection() as conn:
                 rebuilt = rebuild_business_days(conn, first_day, last_day)
             context.log.info(
                 f"rebuilt {first_day}..{last_day}: {rebuilt.entries_rebuilt:,} entries (removed "
-                f"{rebuilt.entries_removed:,}), {rebuilt.daily_rows_rebuilt:,} daily balances of {rebuilt.accounts:,} accounts"
+                f"{rebuilt.entries_removed:,}), {rebuilt.daily_rows_rebuilt:,} daily balances of "
+                f"{rebuilt.accounts:,} accounts"
             )
-            metadata |= {"rebuilt_entries": rebuilt.entries_rebuilt, "removed_entries": rebuilt.entries_removed,
-                         "rebuilt_daily_balances": rebuilt.daily_rows_rebuilt}
+            metadata |= {
+                "rebuilt_entries": rebuilt.entries_rebuilt,
+                "removed_entries": rebuilt.entries_removed,
+                "rebuilt_daily_balances": rebuilt.daily_rows_rebuilt,
+            }
         with runtime.pool.connection() as conn:
             totals = day_totals(conn, first_day, last_day)
         checks, check_metadata = reconciliation_results(runtime.pool)
@@ -125,7 +134,10 @@ def daily_ledger_totals(context: dg.AssetExecutionContext, bank_db: BankDatabase
 def totals_markdown(totals) -> str:
     if not totals:
         return "No entries on these days."
-    lines = ["| day | currency | accounts | entries | opening | credits | debits | closing |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| day | currency | accounts | entries | opening | credits | debits | closing |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for t in totals[:60]:
         lines.append(
             f"| {t.business_day} | {t.currency} | {t.accounts:,} | {t.entries:,} | {t.opening:,} | {t.credits:,} | "

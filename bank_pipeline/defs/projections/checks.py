@@ -33,7 +33,8 @@ def reconciliation_results(pool: ConnectionPool) -> tuple[list[dg.AssetCheckResu
             "| account | field | read model | events |\n|---|---|---|---|\n" + differing
         )
     currencies = {
-        t.currency: f"balances {t.projected_balances:,}, net external {t.net_external_flows:,}, internal {t.internal_flows:,}"
+        t.currency: f"balances {t.projected_balances:,}, net external {t.net_external_flows:,}, "
+        f"internal {t.internal_flows:,}"
         for t in double_entry.currencies
     }
     results = [
@@ -43,7 +44,9 @@ def reconciliation_results(pool: ConnectionPool) -> tuple[list[dg.AssetCheckResu
             passed=balances.passed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata=balance_metadata,
-            description=None if balances.passed else (
+            description=None
+            if balances.passed
+            else (
                 f"{balances.differing_accounts} accounts differ from their events (first: "
                 f"{', '.join(sorted({d.account_id for d in balances.differences}))}). Rebuild the read model "
                 "(`bank-pipeline projections rebuild`) and look for writes that bypassed the projector."
@@ -55,7 +58,9 @@ def reconciliation_results(pool: ConnectionPool) -> tuple[list[dg.AssetCheckResu
             passed=double_entry.passed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={currency: dg.MetadataValue.text(text) for currency, text in currencies.items()},
-            description=None if double_entry.passed else (
+            description=None
+            if double_entry.passed
+            else (
                 "Unbalanced currencies: "
                 + ", ".join(t.currency for t in double_entry.currencies if not t.balanced)
                 + ". Rebuild the read model; if it persists, an event is missing a leg."
@@ -66,9 +71,14 @@ def reconciliation_results(pool: ConnectionPool) -> tuple[list[dg.AssetCheckResu
             asset_key="read_model",
             passed=lag.seconds <= allowed_lag,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"events_behind": lag.events_behind, "lag_seconds": round(lag.seconds, 3),
-                      "allowed_lag_seconds": allowed_lag},
-            description=None if lag.seconds <= allowed_lag else (
+            metadata={
+                "events_behind": lag.events_behind,
+                "lag_seconds": round(lag.seconds, 3),
+                "allowed_lag_seconds": allowed_lag,
+            },
+            description=None
+            if lag.seconds <= allowed_lag
+            else (
                 f"{lag.events_behind:,} committed events not projected, the oldest {lag.seconds:.0f}s old: is "
                 "`bank-pipeline worker` running?"
             ),
