@@ -113,6 +113,9 @@ CREATE TABLE projections.account_holds (
     release_reason       text,
     PRIMARY KEY (account_id, hold_id)
 );
+-- The holds still open: what an account's held amount sums, however many it has had.
+CREATE INDEX account_holds_open_idx ON projections.account_holds (account_id) INCLUDE (amount)
+    WHERE released_version IS NULL;
 
 -- Every status an account took (opened, frozen, unfrozen, closed), for status as of any instant.
 CREATE TABLE projections.account_status_changes (

@@ -64,6 +64,9 @@ def project_next_batch(
     _ensure_batch_table(conn)
     with conn.transaction():
         after = Checkpoint(*conn.execute(s.in_schema(s.LOCK_CHECKPOINT, schema)).fetchone())
+        # A batch touches a few rows per account of tables that grow without end; the session's batch table
+        # has no statistics, so the planner would otherwise scan whole tables to join them.
+        conn.execute("SET LOCAL enable_seqscan = off")
         conn.execute("DELETE FROM projector_batch")  # rows of an earlier batch in the caller's transaction
         rows = conn.execute(
             s.FILL_BATCH,

@@ -18,14 +18,16 @@ CREATE TEMPORARY TABLE IF NOT EXISTS projector_batch (
     event_type      text NOT NULL,
     payload         jsonb NOT NULL,
     occurred_at     timestamptz NOT NULL,
-    recorded_at     timestamptz NOT NULL
+    recorded_at     timestamptz NOT NULL,
+    fresh           boolean NOT NULL DEFAULT false  -- an entry this batch added (not one seen before)
 ) ON COMMIT DELETE ROWS
 """
 
 # The next final events after the checkpoint, in delivery order (never skips a late commit: docs/design.md §3).
 # Transfer streams are not part of this read model.
 FILL_BATCH = """
-INSERT INTO projector_batch
+INSERT INTO projector_batch (transaction_id, global_position, stream_id, stream_version, event_type, payload,
+                             occurred_at, recorded_at)
 SELECT e.transaction_id, e.global_position, e.stream_id, e.stream_version, e.event_type, e.payload,
        e.occurred_at, e.recorded_at
   FROM event_store.events e
@@ -36,28 +38,37 @@ SELECT e.transaction_id, e.global_position, e.stream_id, e.stream_version, e.eve
 RETURNING transaction_id, global_position, recorded_at, stream_id
 """
 
+# The batch's entries; those not seen before are marked fresh; the statements after it work from them.
 ENTRIES = """
-INSERT INTO {p}.account_entries (account_id, stream_version, global_position, transaction_id, direction, amount,
-                                 currency, balance_after, transfer_id, flow, counterparty, reference,
-                                 occurred_at, recorded_at)
-SELECT b.payload->>'account_id', b.stream_version, b.global_position, b.transaction_id,
-       CASE b.event_type WHEN 'AccountCredited' THEN 'credit' ELSE 'debit' END,
-       (b.payload->>'amount')::bigint, b.payload->>'currency', (b.payload->>'balance_after')::bigint,
-       b.payload->>'transfer_id', b.payload->>'flow', b.payload->>'counterparty', b.payload->>'reference',
-       b.occurred_at, b.recorded_at
-  FROM projector_batch b
- WHERE b.event_type IN ('AccountCredited', 'AccountDebited')
-ON CONFLICT (account_id, stream_version) DO NOTHING
+WITH inserted AS (
+    INSERT INTO {p}.account_entries (account_id, stream_version, global_position, transaction_id, direction, amount,
+                                     currency, balance_after, transfer_id, flow, counterparty, reference,
+                                     occurred_at, recorded_at)
+    SELECT b.payload->>'account_id', b.stream_version, b.global_position, b.transaction_id,
+           CASE b.event_type WHEN 'AccountCredited' THEN 'credit' ELSE 'debit' END,
+           (b.payload->>'amount')::bigint, b.payload->>'currency', (b.payload->>'balance_after')::bigint,
+           b.payload->>'transfer_id', b.payload->>'flow', b.payload->>'counterparty', b.payload->>'reference',
+           b.occurred_at, b.recorded_at
+      FROM projector_batch b
+     WHERE b.event_type IN ('AccountCredited', 'AccountDebited')
+    ON CONFLICT (account_id, stream_version) DO NOTHING
+    RETURNING account_id, stream_version
+)
+UPDATE projector_batch b
+   SET fresh = true
+  FROM inserted i
+ WHERE b.payload->>'account_id' = i.account_id AND b.stream_version = i.stream_version
+   AND b.event_type IN ('AccountCredited', 'AccountDebited')
 """
 
 # The running balance in one time dimension, recomputed for each account the batch booked entries on,
-# from the earliest instant (in that dimension) of its new entries. When entries arrive in time order
-# (the usual case) that is only the new entries; a back-dated entry moves every later one.
+# from the earliest instant (in that dimension) of its fresh entries. When entries arrive in time order
+# (the usual case) that is only the fresh entries; a back-dated entry moves every later one.
 _RUNNING_BALANCE = """
 WITH touched AS (
     SELECT b.payload->>'account_id' AS account_id, min(b.{time}) AS since
       FROM projector_batch b
-     WHERE b.event_type IN ('AccountCredited', 'AccountDebited')
+     WHERE b.fresh
      GROUP BY 1
 ), recomputed AS (
     SELECT e.account_id, e.stream_version,
@@ -82,27 +93,61 @@ UPDATE {p}.account_entries e
 BUSINESS_BALANCES = _RUNNING_BALANCE.replace("{time}", "occurred_at").replace("{balance}", "business_balance")
 KNOWN_BALANCES = _RUNNING_BALANCE.replace("{time}", "recorded_at").replace("{balance}", "known_balance")
 
-# Every business day from the earliest new entry's day on, for each account the batch booked entries on.
+# The business days of the fresh entries. An account whose fresh entries all come after its other entries in
+# business time (the usual case) adds them to its day rows; an account with a back-dated entry has every
+# day from that entry's day on recomputed from its entries. Either way the row is written whole.
 DAILY_BALANCES = """
-WITH touched AS (
-    SELECT b.payload->>'account_id' AS account_id,
-           date_trunc('day', min(b.occurred_at), 'UTC') AS since
+WITH fresh AS (
+    SELECT e.*, CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END AS signed
       FROM projector_batch b
-     WHERE b.event_type IN ('AccountCredited', 'AccountDebited')
-     GROUP BY 1
+      JOIN {p}.account_entries e ON e.account_id = b.payload->>'account_id' AND e.stream_version = b.stream_version
+     WHERE b.fresh
+), anchors AS (
+    SELECT account_id, count(*) AS fresh_entries,
+           (array_agg(occurred_at ORDER BY occurred_at, stream_version))[1] AS first_time,
+           (array_agg(stream_version ORDER BY occurred_at, stream_version))[1] AS first_version
+      FROM fresh
+     GROUP BY account_id
+), shapes AS (
+    SELECT a.*,
+           (SELECT count(*) FROM {p}.account_entries e
+             WHERE e.account_id = a.account_id
+               AND (e.occurred_at, e.stream_version) >= (a.first_time, a.first_version)) = a.fresh_entries AS appended
+      FROM anchors a
+), appended_days AS (
+    SELECT f.account_id, (f.occurred_at AT TIME ZONE 'UTC')::date AS business_day, min(f.currency) AS currency,
+           (array_agg(f.business_balance - f.signed ORDER BY f.occurred_at, f.stream_version))[1] AS opening,
+           coalesce(sum(f.amount) FILTER (WHERE f.direction = 'credit'), 0) AS credits,
+           coalesce(sum(f.amount) FILTER (WHERE f.direction = 'debit'), 0) AS debits,
+           (array_agg(f.business_balance ORDER BY f.occurred_at DESC, f.stream_version DESC))[1] AS closing,
+           count(*) AS entries
+      FROM fresh f JOIN shapes s ON s.account_id = f.account_id AND s.appended
+     GROUP BY 1, 2
+), recomputed_days AS (
+    SELECT e.account_id, (e.occurred_at AT TIME ZONE 'UTC')::date AS business_day, min(e.currency) AS currency,
+           (array_agg(e.business_balance - CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END
+                      ORDER BY e.occurred_at, e.stream_version))[1] AS opening,
+           coalesce(sum(e.amount) FILTER (WHERE e.direction = 'credit'), 0) AS credits,
+           coalesce(sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0) AS debits,
+           (array_agg(e.business_balance ORDER BY e.occurred_at DESC, e.stream_version DESC))[1] AS closing,
+           count(*) AS entries
+      FROM shapes s
+      JOIN {p}.account_entries e
+        ON e.account_id = s.account_id AND e.occurred_at >= date_trunc('day', s.first_time, 'UTC')
+     WHERE NOT s.appended
+     GROUP BY 1, 2
+), day_rows AS (
+    SELECT n.account_id, n.business_day, n.currency, coalesce(d.opening_balance, n.opening) AS opening,
+           coalesce(d.credits, 0) + n.credits AS credits, coalesce(d.debits, 0) + n.debits AS debits,
+           n.closing, coalesce(d.entry_count, 0) + n.entries AS entries
+      FROM appended_days n
+      LEFT JOIN {p}.daily_balances d ON d.account_id = n.account_id AND d.business_day = n.business_day
+    UNION ALL
+    SELECT account_id, business_day, currency, opening, credits, debits, closing, entries FROM recomputed_days
 )
 INSERT INTO {p}.daily_balances (account_id, business_day, currency, opening_balance, credits, debits,
                                 closing_balance, entry_count)
-SELECT e.account_id, (e.occurred_at AT TIME ZONE 'UTC')::date, min(e.currency),
-       (array_agg(e.business_balance - CASE e.direction WHEN 'credit' THEN e.amount ELSE -e.amount END
-                  ORDER BY e.occurred_at, e.stream_version))[1],
-       coalesce(sum(e.amount) FILTER (WHERE e.direction = 'credit'), 0),
-       coalesce(sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0),
-       (array_agg(e.business_balance ORDER BY e.occurred_at DESC, e.stream_version DESC))[1],
-       count(*)
-  FROM touched t
-  JOIN {p}.account_entries e ON e.account_id = t.account_id AND e.occurred_at >= t.since
- GROUP BY e.account_id, (e.occurred_at AT TIME ZONE 'UTC')::date
+SELECT * FROM day_rows
 ON CONFLICT (account_id, business_day) DO UPDATE
    SET opening_balance = excluded.opening_balance, credits = excluded.credits, debits = excluded.debits,
        closing_balance = excluded.closing_balance, entry_count = excluded.entry_count
