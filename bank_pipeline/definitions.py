@@ -17,6 +17,7 @@ from bank_pipeline.defs.projections.assets import daily_ledger_totals, read_mode
 from bank_pipeline.defs.projections.jobs import project_read_model_job
 from bank_pipeline.defs.projections.schedules import read_model_every_five_minutes
 from bank_pipeline.defs.projections.sensors import read_model_after_ingestion
+from bank_pipeline.defs.replay.jobs import replay_account
 from bank_pipeline.defs.resources import resources
 
 defs = dg.Definitions(
@@ -29,7 +30,13 @@ defs = dg.Definitions(
         daily_ledger_totals,
     ],
     asset_checks=[event_store_history_is_intact],
-    jobs=[event_store_maintenance_job, ingest_landing_file_job, audit_digest_job, project_read_model_job],
+    jobs=[
+        event_store_maintenance_job,
+        ingest_landing_file_job,
+        audit_digest_job,
+        project_read_model_job,
+        replay_account,
+    ],
     schedules=[daily_event_store_maintenance, hourly_audit_digests, read_model_every_five_minutes],
     sensors=[landing_zone_sensor, read_model_after_ingestion],
     resources=resources(),
