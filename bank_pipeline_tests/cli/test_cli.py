@@ -52,6 +52,13 @@ def test_expected_commands_exist():
         "bench append",
         "bench simulate",
         "bench ingest",
+        "worker",
+        "replay",
+        "projections status",
+        "projections rebuild",
+        "bench projections",
+        "bench projection-lag",
+        "bench replay",
     } <= names
 
 
