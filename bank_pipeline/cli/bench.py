@@ -121,6 +121,65 @@ def ingest(
     bench_ingest.render(report, console)
 
 
+@app.command("projection-lag")
+@operator_errors
+def projection_lag(
+    events_per_second: int = typer.Option(1_000, min=2, help="Events appended a second (internal transfers, 2 each)."),
+    seconds: int = typer.Option(20, min=1, help="Duration of the measured phase."),
+    accounts: int = typer.Option(2_000, min=2, help="Accounts the transfers pick from."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """The projection worker's lag (batch commit − recorded_at) under a steady append rate (goal: p99 ≤ 200 ms)."""
+    from bank_pipeline.bench import projection_lag as bench_lag
+    from bank_pipeline.bench.common import BENCH_DATABASE, bench_database
+
+    console = Console()
+    with _bench_errors(), bench_database(f"{BENCH_DATABASE}_projection_lag", keep=keep) as db:
+        report = bench_lag.measure_lag(
+            db.url, events_per_second=events_per_second, seconds=seconds, accounts=accounts, console=console
+        )
+    bench_lag.render(report, console)
+
+
+@app.command()
+@operator_errors
+def replay(
+    accounts: int = typer.Option(20_000, min=1, help="Accounts with a history."),
+    min_entries: int = typer.Option(100, min=1, help="Fewest credits and debits an account has."),
+    max_entries: int = typer.Option(500, min=1, help="Most credits and debits an account has."),
+    queries: int = typer.Option(20_000, min=1, help="Random (account, instant, time dimension) queries of ours."),
+    baseline_queries: int = typer.Option(2_000, min=1, help="How many of the same queries the naive replay runs."),
+    seed: int = typer.Option(5, help="Random seed."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """An account as of a random instant from the projections vs a naive replay of its events (goal: p99 ≤ 5 ms)."""
+    from bank_pipeline.bench import replay as bench_replay
+
+    if max_entries < min_entries:
+        fail("--max-entries must be at least --min-entries")
+    plan = bench_replay.ReplayPlan(accounts, min_entries, max_entries, queries, baseline_queries, seed)
+    console = Console()
+    report = bench_replay.run(plan=plan, keep=keep, console=console)
+    bench_replay.render(report, console)
+
+
+@app.command()
+@operator_errors
+def projections(
+    events: int = typer.Option(1_000_000, min=1, help="Events of realistic account histories to load first."),
+    seed: int = typer.Option(1, help="Random seed of the histories."),
+    lag_seconds: int = typer.Option(20, min=0, help="Duration of the worker-lag phase afterwards (0: skip it)."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """Full read-model rebuild vs a raw COPY TO of the same events (goals: ≥ 500 k events/s, ≥ 0.3×), then lag."""
+    from bank_pipeline.bench import projections as bench_projections
+
+    console = Console()
+    with _bench_errors():
+        report = bench_projections.run(events=events, seed=seed, lag_seconds=lag_seconds, keep=keep, console=console)
+    bench_projections.render(report, console)
+
+
 @contextmanager
 def _bench_errors() -> Iterator[None]:
     """A failed worker process or pgbench run: one clear line and exit code 1."""

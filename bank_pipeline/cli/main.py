@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bank_pipeline.cli import audit, bench, db
+from bank_pipeline.cli import audit, bench, db, projections
 from bank_pipeline.cli.errors import fail, operator_errors
 from bank_pipeline.cli.replay import replay
 from bank_pipeline.cli.simulate import simulate
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
 app.add_typer(bench.app, name="bench")
+app.add_typer(projections.app, name="projections")
 app.command()(simulate)
 app.command()(replay)
 app.command()(worker)
@@ -96,7 +97,8 @@ def render_demo(summary, console: Console) -> None:
             f"{name} {'passed' if passed else '[red]FAILED[/]'}" for name, passed in read_model.checks.items()
         )
         balances = ", ".join(
-            f"{currency} {format_amount(total, currency)}" for currency, total in read_model.balances_by_currency.items()
+            f"{currency} {format_amount(total, currency)}"
+            for currency, total in read_model.balances_by_currency.items()
         )
         console.print(
             f"read model ({read_model.first_day}..{read_model.last_day}): {read_model.accounts:,} accounts, "
