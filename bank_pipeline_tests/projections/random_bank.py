@@ -65,8 +65,18 @@ def build_random_bank(handler: CommandHandler, *, seed: int, accounts: int = 6, 
             run(c.ReleaseHold(account, holds[account].pop(rng.randrange(len(holds[account])))))
         elif roll < 0.85:
             transfer_id = f"{prefix}-sepa-{n}"
-            if run(c.RequestOutboundTransfer(transfer_id, account, amount, currency, "DE89370400440532013000",
-                                             "Creditor", None, BASE_TIME + timedelta(days=30))):
+            if run(
+                c.RequestOutboundTransfer(
+                    transfer_id,
+                    account,
+                    amount,
+                    currency,
+                    "DE89370400440532013000",
+                    "Creditor",
+                    None,
+                    BASE_TIME + timedelta(days=30),
+                )
+            ):
                 transfers.append((transfer_id, account))
         elif roll < 0.90 and transfers:
             transfer_id, owner = transfers.pop(rng.randrange(len(transfers)))
