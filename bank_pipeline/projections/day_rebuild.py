@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import psycopg
 
 from bank_pipeline.projections import statements as s
-from bank_pipeline.projections.projector import LIVE_SCHEMA, _ensure_batch_table
+from bank_pipeline.projections.projector import LIVE_SCHEMA, _ensure_batch_table, plan_for_a_batch
 from bank_pipeline.store.records import Checkpoint
 
 _FILL_RANGE = """
@@ -59,6 +59,7 @@ def rebuild_business_days(conn: psycopg.Connection, first_day: date, last_day: d
     with conn.transaction():
         row = conn.execute(s.in_schema(s.LOCK_CHECKPOINT, LIVE_SCHEMA)).fetchone()
         checkpoint = Checkpoint(*row)
+        plan_for_a_batch(conn)
         conn.execute("DELETE FROM projector_batch")
         entries_removed = conn.execute(
             "DELETE FROM projections.account_entries WHERE occurred_at >= %s AND occurred_at < %s", (start, end)
