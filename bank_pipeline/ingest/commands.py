@@ -43,11 +43,11 @@ def _customer(landing: LandingFile, record: Mapping[str, str | None]) -> list[Re
     same status delivered again on a later day (after a change in between) applies again."""
     customer_id = record["customer_id"]
     register = c.RegisterCustomer(customer_id, record["name"], record["email"], record["address"])
-    commands = [RecordCommand(f"customers:{customer_id}:register", register, None)]
+    commands = [RecordCommand(f"customers:{customer_id}:register", register, _start_of(landing.day))]
     if record["kyc_status"] != "pending":  # registered customers start pending
         kyc = c.ChangeKycStatus(customer_id, record["kyc_status"])
         key = f"customers:{customer_id}:kyc:{landing.day.isoformat()}:{record['kyc_status']}"
-        commands.append(RecordCommand(key, kyc, None))
+        commands.append(RecordCommand(key, kyc, _start_of(landing.day)))
     return commands
 
 
@@ -56,7 +56,8 @@ def _account(landing: LandingFile, record: Mapping[str, str | None]) -> list[Rec
     command = c.OpenAccount(
         account_id, record["customer_id"], record["currency"], record["product"], int(record["overdraft_limit"])
     )
-    return [RecordCommand(f"accounts:{account_id}:open", command, None)]
+    # Opened on the business day the file describes, so by business time it exists before that day's entries.
+    return [RecordCommand(f"accounts:{account_id}:open", command, _start_of(landing.day))]
 
 
 def _transaction(landing: LandingFile, record: Mapping[str, str | None]) -> list[RecordCommand]:
@@ -72,6 +73,10 @@ def _transaction(landing: LandingFile, record: Mapping[str, str | None]) -> list
     else:
         raise ValueError(f"unknown transaction type {kind!r}")
     return [RecordCommand(f"transactions:{record_id}", command, _instant(record["booked_at"]))]
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def outbound_transfer_id(debtor_account: str, end_to_end_id: str) -> str:

@@ -87,8 +87,10 @@ def test_every_row_is_accepted_duplicate_or_quarantined_with_its_reason(ingestio
 def test_rows_are_booked_at_the_time_the_file_says(ingestion, tmp_path, fresh_store):
     onboard(ingestion, tmp_path)
     ingestion.ingest(transactions(tmp_path, [transaction("T1", "salary", ADA, "500", at="2026-11-02T07:30:00+01:00")]))
-    credited = fresh_store.read_stream(account_stream(ADA))[-1]
+    opened, *_, credited = fresh_store.read_stream(account_stream(ADA))
     assert credited.occurred_at.isoformat() == "2026-11-02T06:30:00+00:00"
+    # Accounts open on the business day their file describes, so they exist before that day's entries.
+    assert opened.event_type == "AccountOpened" and opened.occurred_at.isoformat() == "2026-11-02T00:00:00+00:00"
 
 
 def test_a_file_is_ingested_once_and_a_redelivered_copy_or_row_appends_nothing(ingestion, tmp_path):
