@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import psycopg
 
 from bank_pipeline.projections import statements as s
-from bank_pipeline.projections.projector import LIVE_SCHEMA, _ensure_batch_table, plan_for_a_batch
+from bank_pipeline.projections.projector import LIVE_SCHEMA, ensure_batch_table, plan_for_a_batch
 from bank_pipeline.store.records import Checkpoint
 
 _FILL_RANGE = """
@@ -55,7 +55,7 @@ def rebuild_business_days(conn: psycopg.Connection, first_day: date, last_day: d
     if last_day < first_day:
         raise ValueError(f"the range ends ({last_day}) before it starts ({first_day})")
     start, end = _utc_midnight(first_day), _utc_midnight(last_day + timedelta(days=1))
-    _ensure_batch_table(conn)
+    ensure_batch_table(conn)
     with conn.transaction():
         row = conn.execute(s.in_schema(s.LOCK_CHECKPOINT, LIVE_SCHEMA)).fetchone()
         checkpoint = Checkpoint(*row)

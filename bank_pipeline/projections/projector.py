@@ -41,7 +41,7 @@ class ProjectedBatch:
 _connections_with_batch_table: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
 
 
-def _ensure_batch_table(conn: psycopg.Connection) -> None:
+def ensure_batch_table(conn: psycopg.Connection) -> None:
     if conn not in _connections_with_batch_table:
         conn.execute(s.CREATE_BATCH_TABLE)
         _connections_with_batch_table.add(conn)
@@ -69,7 +69,7 @@ def project_next_batch(
 ) -> ProjectedBatch | None:
     """Project the next `limit` final events into `schema`, in one transaction (a savepoint when the caller
     has one open). None when there was nothing new."""
-    _ensure_batch_table(conn)
+    ensure_batch_table(conn)
     with conn.transaction():
         after = Checkpoint(*conn.execute(s.in_schema(s.LOCK_CHECKPOINT, schema)).fetchone())
         plan_for_a_batch(conn)

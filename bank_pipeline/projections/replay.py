@@ -28,6 +28,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from bank_pipeline.projections.projector import CheckpointMoved, Projector
+from bank_pipeline.store import EventStore
 from bank_pipeline.store.records import Checkpoint
 
 Dimension = Literal["business", "system"]
@@ -261,10 +262,6 @@ def _entry(fields: list[Any]) -> EntryAsOf:
 # -- catching up first ---------------------------------------------------------------------------------------
 
 CATCH_UP_TIMEOUT = 10.0
-_NEWEST_COMMITTED = """
-SELECT transaction_id, global_position FROM event_store.events
- ORDER BY transaction_id DESC, global_position DESC LIMIT 1
-"""
 
 
 @dataclass(frozen=True)
@@ -291,9 +288,7 @@ def catch_up_with_committed_events(pool: ConnectionPool, *, timeout: float = CAT
     """Project until the read model has passed every event committed when called. An event is projected once
     final (docs/design.md §3), so while an older transaction anywhere on the server runs, this waits for it,
     up to `timeout` seconds; check `complete` afterwards."""
-    with pool.connection() as conn:
-        newest = conn.execute(_NEWEST_COMMITTED).fetchone()
-    wanted = Checkpoint(*newest) if newest else Checkpoint()
+    wanted = EventStore(pool).newest_checkpoint()
     projector = Projector(pool)
     deadline = time.monotonic() + timeout
     events = 0

@@ -291,6 +291,16 @@ class EventStore:
             )
         return [_recorded(row) for row in rows]
 
+    def newest_checkpoint(self, *, conn: psycopg.Connection | None = None) -> Checkpoint:
+        """The checkpoint of the newest committed event, final or not (START when there is none): what a
+        reader that wants every event committed so far has to reach."""
+        with self._connection(conn) as connection:
+            row = connection.execute(
+                "SELECT transaction_id, global_position FROM event_store.events "
+                "ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+            ).fetchone()
+        return Checkpoint(*row) if row else START
+
     def iter_all(self, after: Checkpoint = START, batch_size: int = 5000) -> Iterator[RecordedEvent]:
         """Every final event after `after`, in delivery order, fetched in batches."""
         while True:

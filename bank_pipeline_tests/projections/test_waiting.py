@@ -15,7 +15,6 @@ from bank_pipeline.store import EventStore
 from bank_pipeline.store.records import Checkpoint
 from bank_pipeline_tests.application.bank import account, customer
 from bank_pipeline_tests.projections.worker_helpers import (
-    last_event_checkpoint,
     project_through,
     wait_until_final,
     worker_thread,
@@ -116,7 +115,7 @@ def test_the_message_tells_a_stalled_read_model_from_one_that_is_advancing():
 def test_the_wait_is_always_bounded(fresh_store, fresh_database_url):
     for timeout in (0, -1, None):
         with pytest.raises(ValueError, match="timeout must be a positive number"):
-            wait_until_projected(fresh_store.pool, last_event_checkpoint(fresh_store), timeout=timeout)
+            wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=timeout)
     with psycopg.connect(fresh_database_url) as conn, pytest.raises(ValueError, match="autocommit"):
         wait_until_projected(conn, Checkpoint(0, 0))
 

@@ -21,7 +21,6 @@ from bank_pipeline_tests.application.bank import account, customer
 from bank_pipeline_tests.projections.expectations import assert_read_model_matches_events
 from bank_pipeline_tests.projections.worker_helpers import (
     checkpoint_row,
-    last_event_checkpoint,
     wait_until_final,
     worker_process,
     worker_thread,
@@ -76,7 +75,7 @@ class DeafWorker(ProjectionWorker):
 def test_an_append_is_projected_on_its_notification_long_before_the_poll(fresh_store, fresh_database_url):
     handler = funded_account(fresh_store, "n-acct", funds=1_000)
     with worker_thread(ProjectionWorker(fresh_database_url, poll_interval=30)) as worker:
-        wait_until_projected(fresh_store.pool, last_event_checkpoint(fresh_store), timeout=30)  # the start's catch-up
+        wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=30)  # the start's catch-up
         delays = timed_credits(fresh_store, handler, "n-acct", 3)
     assert max(delays) < 0.5, f"{delays} s with a 30 s poll"
     assert worker.wake_ups["notify"] >= 3
@@ -85,7 +84,7 @@ def test_an_append_is_projected_on_its_notification_long_before_the_poll(fresh_s
 def test_polling_projects_appends_whose_notification_is_lost(fresh_store, fresh_database_url):
     handler = funded_account(fresh_store, "p-acct")
     with worker_thread(DeafWorker(fresh_database_url, poll_interval=0.3)) as worker:
-        wait_until_projected(fresh_store.pool, last_event_checkpoint(fresh_store), timeout=30)
+        wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=30)
         delays = timed_credits(fresh_store, handler, "p-acct", 3)
     assert worker.wake_ups["notify"] == 0 and worker.wake_ups["poll"] >= 3
     assert max(delays) < 0.3 + 0.4, f"{delays} s with a 0.3 s poll"
@@ -96,7 +95,7 @@ def test_events_made_final_without_a_notification_are_looked_for_again_soon(fres
     transaction ends, nothing notifies. The worker knows committed events are waiting and looks again."""
     handler = funded_account(fresh_store, "r-acct")
     with worker_thread(ProjectionWorker(fresh_database_url, poll_interval=30)) as worker:
-        wait_until_projected(fresh_store.pool, last_event_checkpoint(fresh_store), timeout=30)
+        wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=30)
         with psycopg.connect(fresh_database_url) as blocker:  # a transaction with an id older than the append
             blocker.execute("SELECT pg_current_xact_id()")
             result = credit(handler, "r-acct", 700, "r-credit")
@@ -114,7 +113,7 @@ def test_events_made_final_without_a_notification_are_looked_for_again_soon(fres
 def test_the_worker_reconnects_after_losing_its_connections(fresh_store, fresh_database_url, caplog):
     handler = funded_account(fresh_store, "l-acct")
     with worker_thread(ProjectionWorker(fresh_database_url, poll_interval=30)):
-        wait_until_projected(fresh_store.pool, last_event_checkpoint(fresh_store), timeout=30)
+        wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=30)
         with fresh_store.pool.connection() as conn:
             terminated = conn.execute(
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -156,7 +155,7 @@ def test_the_cli_worker_projects_until_sigterm(fresh_store, fresh_database_url):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_until_projected(fresh_store.pool, last_event_checkpoint(fresh_store), timeout=60)  # its start-up
+        wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=60)  # its start-up
         result = credit(handler, "cli-acct", 200, "cli-credit")
         wait_until_final(fresh_store, result.checkpoint)
         wait_until_projected(fresh_store.pool, result.checkpoint, timeout=2)
@@ -242,7 +241,7 @@ def test_killed_workers_resume_and_project_every_event_exactly_once(fresh_store,
         assert writers.committed > 200, "the writers hardly wrote: nothing was tested"
 
     with worker_process(fresh_database_url, log, batch_size=500) as final:
-        wait_until_projected(fresh_store.pool, last_event_checkpoint(fresh_store), timeout=60)
+        wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=60)
         final.send_signal(signal.SIGTERM)
         final.communicate(timeout=10)
     assert final.returncode == 0, log.read_text()
@@ -253,7 +252,7 @@ def test_killed_workers_resume_and_project_every_event_exactly_once(fresh_store,
         balances = conn.execute(
             "SELECT currency, sum(ledger_balance) FROM projections.account_balances GROUP BY currency"
         ).fetchall()
-    assert checkpoint == last_event_checkpoint(fresh_store)
+    assert checkpoint == fresh_store.newest_checkpoint()
     assert events_projected == event_count, "an event was projected twice, or a batch was lost"
     assert dict(balances) == {currency: FUNDS[currency] * len(ACCOUNTS[currency]) for currency in FUNDS}
     assert_read_model_matches_events(fresh_store)

@@ -57,15 +57,6 @@ def worker_process(url: str, log: Path, *, batch_size: int, poll_interval: float
         process.stdout.close()
 
 
-def last_event_checkpoint(store: EventStore) -> Checkpoint:
-    with store.pool.connection() as conn:
-        row = conn.execute(
-            "SELECT transaction_id, global_position FROM event_store.events "
-            "ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
-        ).fetchone()
-    return Checkpoint(*row) if row else Checkpoint()
-
-
 def checkpoint_row(store: EventStore) -> tuple[Checkpoint, int]:
     """The read model's checkpoint and how many events it has projected in all."""
     with store.pool.connection() as conn:

@@ -9,22 +9,13 @@ import uuid
 from bank_pipeline.store import Checkpoint, EventStore, NewEvent
 
 
-def latest_checkpoint(store: EventStore) -> Checkpoint:
-    with store.pool.connection() as conn:
-        row = conn.execute(
-            "SELECT transaction_id, global_position FROM event_store.events "
-            "ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
-        ).fetchone()
-    return Checkpoint(*row) if row else Checkpoint()
-
-
 def read_ours(store: EventStore, after: Checkpoint, prefix: str):
     return [e for e in store.iter_all(after) if e.stream_id.startswith(prefix)]
 
 
 def test_an_event_that_commits_late_is_not_skipped(store, unique):
     prefix = f"late{unique}"
-    start = latest_checkpoint(store)
+    start = store.newest_checkpoint()
     with store.pool.connection() as slow:
         with slow.transaction():
             early = store.append([NewEvent(f"{prefix}-slow", "Noted", {"n": 1})], conn=slow)
@@ -60,7 +51,7 @@ def test_an_event_that_commits_late_is_not_skipped(store, unique):
 def test_concurrent_writers_with_delayed_commits_never_make_a_reader_skip(store, unique):
     prefix = f"race{unique}"
     streams = [f"{prefix}-{i}" for i in range(6)]
-    start = latest_checkpoint(store)
+    start = store.newest_checkpoint()
     committed: list[uuid.UUID] = []
     committed_lock = threading.Lock()
     writers_done = threading.Event()
