@@ -9,15 +9,14 @@ from rich.table import Table
 
 from bank_pipeline.cli.errors import fail, operator_errors
 from bank_pipeline.domain.money import format_amount
+from bank_pipeline.projections.catching_up import CATCH_UP_TIMEOUT, catch_up_with_committed_events
 from bank_pipeline.projections.replay import (
-    CATCH_UP_TIMEOUT,
     DEFAULT_RECENT,
     MAX_RECENT,
     AccountAsOf,
     AccountNotFound,
     InvalidReplayRequest,
     account_as_of,
-    catch_up_with_committed_events,
     parse_instant,
 )
 from bank_pipeline.runtime import Runtime

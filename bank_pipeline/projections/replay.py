@@ -18,17 +18,13 @@ are not in it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as time_of_day
 from typing import Any, Literal, get_args
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
-from bank_pipeline.projections.projector import CheckpointMoved, Projector
-from bank_pipeline.store import EventStore
 from bank_pipeline.store.records import Checkpoint
 
 Dimension = Literal["business", "system"]
@@ -257,50 +253,6 @@ def _hold(fields: list[Any]) -> HoldAsOf:
 def _entry(fields: list[Any]) -> EntryAsOf:
     *figures, occurred_at, recorded_at = fields
     return EntryAsOf(*figures, datetime.fromisoformat(occurred_at), datetime.fromisoformat(recorded_at))
-
-
-# -- catching up first ---------------------------------------------------------------------------------------
-
-CATCH_UP_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class CaughtUp:
-    events: int  # projected by this catch-up
-    reached: Checkpoint  # where the read model stands now
-    wanted: Checkpoint  # the newest event committed when the catch-up began
-
-    @property
-    def complete(self) -> bool:
-        return self.reached >= self.wanted
-
-    def describe(self) -> str:
-        if self.complete:
-            return f"read model caught up: {self.events:,} new event(s) projected, at {_show(self.reached)}"
-        return (
-            f"read model at {_show(self.reached)}, short of the newest committed event {_show(self.wanted)}: a "
-            "transaction older than it was still running on the server (events become final, and are projected, "
-            "once every older transaction has finished), so the answer may miss the newest events"
-        )
-
-
-def catch_up_with_committed_events(pool: ConnectionPool, *, timeout: float = CATCH_UP_TIMEOUT) -> CaughtUp:
-    """Project until the read model has passed every event committed when called. An event is projected once
-    final (docs/design.md §3), so while an older transaction anywhere on the server runs, this waits for it,
-    up to `timeout` seconds; check `complete` afterwards."""
-    wanted = EventStore(pool).newest_checkpoint()
-    projector = Projector(pool)
-    deadline = time.monotonic() + timeout
-    events = 0
-    while True:
-        try:
-            events += projector.catch_up().events
-        except CheckpointMoved:  # a rebuild swapped the read model in meanwhile: project again
-            continue
-        reached = projector.checkpoint()
-        if reached >= wanted or time.monotonic() >= deadline:
-            return CaughtUp(events, reached, wanted)
-        time.sleep(0.05)
 
 
 def _show(checkpoint: Checkpoint) -> str:

@@ -94,3 +94,33 @@ def build_random_bank(handler: CommandHandler, *, seed: int, accounts: int = 6, 
         else:
             run(c.ChangeKycStatus(rng.choice(customers), rng.choice(["pending", "verified"])))
     return account_ids
+
+
+AWKWARD = "awkward-acct"
+CLOSED = "awkward-closed"
+
+
+def build_awkward_accounts(handler: CommandHandler) -> None:
+    """What random histories rarely hold, on purpose: entries back-dated before the account's opening, an
+    unfreeze back-dated before the freeze it lifts, a release back-dated before its hold's placement, and a
+    closed account."""
+    base = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+    def at(hours: float, command) -> None:
+        handler.execute(command, occurred_at=base + timedelta(hours=hours))
+
+    at(-1, c.RegisterCustomer("awkward-cust", "Awkward", "awkward@example.org", "1 Test St"))
+    at(-1, c.ChangeKycStatus("awkward-cust", "verified"))
+    at(1, c.OpenAccount(AWKWARD, "awkward-cust", "EUR", "current", 0))
+    at(0, c.CreditAccount(AWKWARD, 50_000, "EUR", "awk-in-1", "Employer", "back-dated before the opening"))
+    at(3, c.FreezeAccount(AWKWARD, "review"))
+    at(2, c.UnfreezeAccount(AWKWARD, "cleared, back-dated before the freeze"))
+    at(5, c.PlaceHold(AWKWARD, "awk-hold-1", 10_000, "EUR", base + timedelta(days=30), "card"))
+    at(4, c.ReleaseHold(AWKWARD, "awk-hold-1"))  # back-dated before its placement
+    at(6, c.PlaceHold(AWKWARD, "awk-hold-2", 2_500, "EUR", base + timedelta(days=30), "card"))
+    at(7, c.DebitAccount(AWKWARD, 1_000, "EUR", "awk-out-1", "Shop"))
+    at(0.5, c.CreditAccount(AWKWARD, 7, "EUR", "awk-in-2", "Refund", "back-dated again"))
+    at(1, c.OpenAccount(CLOSED, "awkward-cust", "EUR", "current", 0))
+    at(2, c.CreditAccount(CLOSED, 100, "EUR", "awk-in-3", "Employer"))
+    at(3, c.DebitAccount(CLOSED, 100, "EUR", "awk-out-2", "Shop"))
+    at(4, c.CloseAccount(CLOSED, "customer left"))

@@ -21,16 +21,16 @@ from bank_pipeline.db.databases import create_database, drop_database
 from bank_pipeline.domain import commands as c
 from bank_pipeline.domain.aggregates import fold
 from bank_pipeline.domain.events import event_from_stored
+from bank_pipeline.projections.catching_up import catch_up_with_committed_events
 from bank_pipeline.projections.replay import (
     AccountNotFound,
     InvalidReplayRequest,
     account_as_of,
-    catch_up_with_committed_events,
     parse_instant,
 )
 from bank_pipeline.settings import get_settings
 from bank_pipeline.store import EventStore, RecordedEvent
-from bank_pipeline_tests.projections.random_bank import build_random_bank
+from bank_pipeline_tests.projections.random_bank import AWKWARD, CLOSED, build_awkward_accounts, build_random_bank
 from bank_pipeline_tests.projections.reference import all_events, by_stream, fold_stream
 
 SEEDS = (41, 42, 43)
@@ -72,36 +72,6 @@ def bank(server_url: str, template_database: str) -> Iterator[Bank]:
             yield Bank(url, store, streams, events[-1])
     finally:
         drop_database(server_url, name)
-
-
-AWKWARD = "awkward-acct"
-CLOSED = "awkward-closed"
-
-
-def build_awkward_accounts(handler: CommandHandler) -> None:
-    """What random histories rarely hold, on purpose: entries back-dated before the account's opening, an
-    unfreeze back-dated before the freeze it lifts, a release back-dated before its hold's placement, and a
-    closed account."""
-    base = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-
-    def at(hours: float, command) -> None:
-        handler.execute(command, occurred_at=base + timedelta(hours=hours))
-
-    at(-1, c.RegisterCustomer("awkward-cust", "Awkward", "awkward@example.org", "1 Test St"))
-    at(-1, c.ChangeKycStatus("awkward-cust", "verified"))
-    at(1, c.OpenAccount(AWKWARD, "awkward-cust", "EUR", "current", 0))
-    at(0, c.CreditAccount(AWKWARD, 50_000, "EUR", "awk-in-1", "Employer", "back-dated before the opening"))
-    at(3, c.FreezeAccount(AWKWARD, "review"))
-    at(2, c.UnfreezeAccount(AWKWARD, "cleared, back-dated before the freeze"))
-    at(5, c.PlaceHold(AWKWARD, "awk-hold-1", 10_000, "EUR", base + timedelta(days=30), "card"))
-    at(4, c.ReleaseHold(AWKWARD, "awk-hold-1"))  # back-dated before its placement
-    at(6, c.PlaceHold(AWKWARD, "awk-hold-2", 2_500, "EUR", base + timedelta(days=30), "card"))
-    at(7, c.DebitAccount(AWKWARD, 1_000, "EUR", "awk-out-1", "Shop"))
-    at(0.5, c.CreditAccount(AWKWARD, 7, "EUR", "awk-in-2", "Refund", "back-dated again"))
-    at(1, c.OpenAccount(CLOSED, "awkward-cust", "EUR", "current", 0))
-    at(2, c.CreditAccount(CLOSED, 100, "EUR", "awk-in-3", "Employer"))
-    at(3, c.DebitAccount(CLOSED, 100, "EUR", "awk-out-2", "Shop"))
-    at(4, c.CloseAccount(CLOSED, "customer left"))
 
 
 # -- the naive answer ------------------------------------------------------------------------------------

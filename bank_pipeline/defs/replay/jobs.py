@@ -8,6 +8,7 @@ from pydantic import Field
 
 from bank_pipeline.defs.resources import BankDatabase
 from bank_pipeline.domain.money import format_amount
+from bank_pipeline.projections.catching_up import catch_up_with_committed_events
 from bank_pipeline.projections.replay import (
     DEFAULT_RECENT,
     MAX_RECENT,
@@ -15,7 +16,6 @@ from bank_pipeline.projections.replay import (
     AccountNotFound,
     InvalidReplayRequest,
     account_as_of,
-    catch_up_with_committed_events,
     parse_instant,
 )
 
