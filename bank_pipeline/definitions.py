@@ -19,6 +19,9 @@ from bank_pipeline.defs.projections.schedules import read_model_every_five_minut
 from bank_pipeline.defs.projections.sensors import read_model_after_ingestion
 from bank_pipeline.defs.replay.jobs import replay_account
 from bank_pipeline.defs.resources import resources
+from bank_pipeline.defs.statements.assets import monthly_statements
+from bank_pipeline.defs.statements.jobs import monthly_statements_job, statements_for_a_range
+from bank_pipeline.defs.statements.schedules import monthly_statements_schedule
 
 defs = dg.Definitions(
     assets=[
@@ -28,6 +31,7 @@ defs = dg.Definitions(
         event_store_digests,
         read_model,
         daily_ledger_totals,
+        monthly_statements,
     ],
     asset_checks=[event_store_history_is_intact],
     jobs=[
@@ -36,8 +40,10 @@ defs = dg.Definitions(
         audit_digest_job,
         project_read_model_job,
         replay_account,
+        monthly_statements_job,
+        statements_for_a_range,
     ],
-    schedules=[daily_event_store_maintenance, hourly_audit_digests, read_model_every_five_minutes],
+    schedules=[daily_event_store_maintenance, hourly_audit_digests, read_model_every_five_minutes, monthly_statements_schedule],
     sensors=[landing_zone_sensor, read_model_after_ingestion],
     resources=resources(),
 )

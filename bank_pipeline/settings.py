@@ -21,10 +21,18 @@ class Settings(BaseSettings):
     max_rejection_rate: float = 0.2
     #: How far (seconds) the read model may trail the committed events before its lag check warns.
     max_projection_lag_seconds: float = 60.0
+    #: Where generated statements are kept (default: `home`/statements).
+    statement_dir: Path | None = None
+    #: The formats the monthly statements are generated in, comma-separated: pdf, csv, camt053, mt940.
+    statement_formats: str = "pdf,csv,camt053,mt940"
 
     @property
     def landing_path(self) -> Path:
         return (self.landing_dir or self.home / "landing").resolve()
+
+    @property
+    def statement_path(self) -> Path:
+        return (self.statement_dir or self.home / "statements").resolve()
 
     @property
     def embedded_pgdata(self) -> Path:

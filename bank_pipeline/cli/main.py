@@ -11,6 +11,7 @@ from bank_pipeline.cli import audit, bench, db, projections
 from bank_pipeline.cli.errors import fail, operator_errors
 from bank_pipeline.cli.replay import replay
 from bank_pipeline.cli.simulate import simulate
+from bank_pipeline.cli.statement import statement
 from bank_pipeline.cli.worker import worker
 from bank_pipeline.dagster_home import prepare_dagster_home
 from bank_pipeline.demo import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_SEED
@@ -29,6 +30,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(projections.app, name="projections")
 app.command()(simulate)
 app.command()(replay)
+app.command()(statement)
 app.command()(worker)
 
 
