@@ -7,7 +7,8 @@
    same runs `bank-pipeline ui` shows;
 4. project the read model over the simulated business days in one run (catch up, reconcile, daily ledger
    totals), as the schedule and the post-ingestion sensor do;
-5. run the event-store maintenance and audit-digest jobs (digests sealed, history verified).
+5. generate the simulated month's statements (monthly_statements, every format) into the statement store;
+6. run the event-store maintenance and audit-digest jobs (digests sealed, history verified).
 
 Running it again is safe: the files are the same and finished, nothing is appended; a run that was interrupted
 is resumed (its file is still unfinished, and idempotency keys make the rows it had applied count once).
@@ -22,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 
 from bank_pipeline.dagster_home import prepare_dagster_home
+from bank_pipeline.domain.statements import StatementPeriod
 from bank_pipeline.ingest.errors import IngestionError
 from bank_pipeline.ingest.ingestion import finished_file_names, ingestion_totals
 from bank_pipeline.ingest.landing import landing_files_in
@@ -62,6 +64,18 @@ class ReadModelRun:
 
 
 @dataclass
+class StatementsRun:
+    month: str
+    last_day: str
+    statements: int
+    files: int
+    directory: str
+    checks: dict[str, bool]
+    changed: int
+    example_account: str | None
+
+
+@dataclass
 class DemoSummary:
     landing_dir: Path
     dagster_home: Path
@@ -74,6 +88,7 @@ class DemoSummary:
     digests_sealed_now: int = 0
     history_intact: bool = False
     read_model: "ReadModelRun | None" = None
+    statements: "list[StatementsRun]" = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -136,6 +151,14 @@ def run_demo(
     timings["read model"] = time.perf_counter() - began
 
     began = time.perf_counter()
+    months = sorted({day.replace(day=1) for day in days})
+    on_phase(f"generating the statements of {len(months)} month(s) in every format", len(months))
+    for month in months:
+        on_step(month.isoformat())
+        summary.statements.append(_generate_statements(defs, instance, month.isoformat()))
+    timings["statements"] = time.perf_counter() - began
+
+    began = time.perf_counter()
     on_phase("event-store maintenance and audit digests", 2)
     for job_name in ("event_store_maintenance", "seal_audit_digests"):
         on_step(job_name)
@@ -185,6 +208,32 @@ def _project_read_model(defs: dg.Definitions, instance: dg.DagsterInstance, firs
     return ReadModelRun(
         first_day, last_day, projected, checks, accounts, entries, balances,
         example[0] if example else None, example[1].isoformat() if example else None,
+    )  # fmt: skip
+
+
+def _generate_statements(defs: dg.Definitions, instance: dg.DagsterInstance, month: str) -> StatementsRun:
+    """One run of generate_monthly_statements for the month (month-to-date when it is the current month)."""
+    result = defs.resolve_job_def("generate_monthly_statements").execute_in_process(
+        partition_key=month, instance=instance, raise_on_error=False, run_config=QUIET,
+        tags={"source": "bank-pipeline demo"},
+    )  # fmt: skip
+    checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
+    materializations = result.asset_materializations_for_node("monthly_statements")
+    if not materializations:
+        failures = [event.step_failure_data.error for event in result.all_events if event.is_step_failure]
+        reason = failures[0].message.strip() if failures and failures[0] is not None else "see the run in the UI"
+        raise DemoFailed(f"generating the statements of {month[:7]} failed: {reason}. Fix it and run the demo again.")
+    metadata = {key: value.value for key, value in materializations[0].metadata.items()}
+    with Runtime.open() as runtime, runtime.pool.connection() as conn:
+        example = conn.execute(
+            "SELECT account_id FROM projections.account_entries WHERE occurred_at >= %s::date "
+            "GROUP BY account_id ORDER BY count(*) DESC, account_id LIMIT 1",
+            (month,),
+        ).fetchone()
+    last_day = StatementPeriod.month(int(month[:4]), int(month[5:7])).last_day.isoformat()
+    return StatementsRun(
+        month[:7], last_day, metadata["statements"], metadata["files"], str(metadata["directory"]), checks,
+        metadata["changed_since_previous_generation"], example[0] if example else None,
     )  # fmt: skip
 
 

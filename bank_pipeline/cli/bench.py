@@ -180,6 +180,24 @@ def projections(
     bench_projections.render(report, console)
 
 
+@app.command()
+@operator_errors
+def statements(
+    accounts: int = typer.Option(20_000, min=1, help="Accounts, one statement each for the measured month."),
+    entries: int = typer.Option(40, min=1, help="Entries per account per month."),
+    format_sample: int = typer.Option(500, min=1, help="Statements rendered as PDF, camt.053 and MT940."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """A month of statements: data + CSV vs a raw COPY of the same entries (goal ≥ 5,000/s); PDF per core
+    (goal ≥ 100/s), camt.053 and MT940."""
+    from bank_pipeline.bench import statements as bench_statements
+
+    console = Console()
+    report = bench_statements.run(accounts=accounts, entries=entries, format_sample=format_sample, keep=keep,
+                                  console=console)  # fmt: skip
+    bench_statements.render(report, console)
+
+
 @contextmanager
 def _bench_errors() -> Iterator[None]:
     """A failed worker process or pgbench run: one clear line and exit code 1."""

@@ -107,6 +107,12 @@ def render_demo(summary, console: Console) -> None:
             f"{read_model.entries:,} entries, {read_model.events_projected:,} events projected this run; "
             f"balances {balances or 'none'}; reconciliation: {checks}"
         )
+    for run in summary.statements:
+        checks = ", ".join(f"{name} {'passed' if passed else '[red]FAILED[/]'}" for name, passed in run.checks.items())
+        console.print(
+            f"statements {run.month}: {run.statements:,} accounts, {run.files:,} files (pdf, csv, camt.053, mt940) "
+            f"in {run.directory}; {run.changed:,} changed since the previous generation; checks: {checks}"
+        )
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.timings.items())
     console.print(f"timings: {timings}")
     console.print(
@@ -123,6 +129,12 @@ def render_demo(summary, console: Console) -> None:
             f"replay an account: `bank-pipeline replay --account {read_model.example_account} "
             f"--as-of {read_model.example_instant}`"
         )
+    for run in summary.statements[-1:]:
+        if run.example_account:
+            console.print(
+                f"a statement: `bank-pipeline statement --account {run.example_account} --from {run.month}-01 "
+                f"--to {run.last_day} --format pdf --out statement.pdf`"
+            )
 
 
 @app.command()

@@ -80,6 +80,7 @@ class PeriodWriter:
     def __init__(self, directory: Path):
         self.directory = directory
         self._manifest = (directory / MANIFEST).open("w", encoding="utf-8", newline="\n")
+        self._format_directories: set[str] = set()
         self.statements = 0
         self.files = 0
         self.bytes = 0
@@ -90,9 +91,10 @@ class PeriodWriter:
         for format_name in sorted(documents):
             content = documents[format_name]
             relative = f"{format_name}/{file_name(statement, format_name)}"
-            path = self.directory / relative
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(content)
+            if format_name not in self._format_directories:
+                (self.directory / format_name).mkdir()
+                self._format_directories.add(format_name)
+            (self.directory / relative).write_bytes(content)
             files[format_name] = {
                 "path": relative,
                 "sha256": hashlib.sha256(content).hexdigest(),

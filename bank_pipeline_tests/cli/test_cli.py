@@ -126,7 +126,17 @@ def test_demo_ingests_a_simulated_bank_through_dagster_and_a_second_run_appends_
     assert read_model[0] == events_after_first and read_model[1] > 0  # the read model caught up with every event
     assert "reconciliation: balances_equal_event_fold passed, double_entry_per_currency passed" in first_text
     assert "bank-pipeline replay --account" in first_text
+    month = tmp_path / "statements" / "2026-11"
+    manifest = (month / "manifest.jsonl").read_text().splitlines()
+    assert len(manifest) == read_model[1]  # a statement for every account (all opened in the simulated month)
+    assert {p.name for p in month.iterdir()} == {"manifest.jsonl", "pdf", "csv", "camt053", "mt940"}
+    assert (
+        f"statements 2026-11: {len(manifest):,} accounts, {4 * len(manifest):,} files (pdf, csv, camt.053, mt940)"
+        in first_text
+    )
+    assert "statements_match_read_model passed" in first_text and "bank-pipeline statement --account" in first_text
 
     assert second.exit_code == 0, second.output
     assert "ingested: 0 new file(s)" in " ".join(second.output.split())
     assert events_after_second == events_after_first
+    assert "0 changed since the previous generation" in " ".join(second.output.split())
