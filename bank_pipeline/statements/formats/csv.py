@@ -83,14 +83,18 @@ def tail_rows(
 ) -> list[tuple]:
     currency = account.currency
     money = functools.partial(format_amount, currency=currency)
+    closing_row = ("closing_balance", period.last_day, "", "", money(net), money(closing), currency, "", "", "", "")
+    return [closing_row, *rows_after_closing(account, period, holds)]
+
+
+def rows_after_closing(account: StatementAccount, period: StatementPeriod, holds: Sequence[PendingHold]) -> list[tuple]:
+    """The pending holds and the notes: empty for most statements."""
+    currency = account.currency
     rows: list[tuple] = [
-        ("closing_balance", period.last_day, "", "", money(net), money(closing), currency, "", "", "", ""),
-    ]
-    for hold in holds:
-        rows.append(
-            ("pending_hold", hold.placed_on, hold.expires_at.date(), "debit", money(-hold.amount), "",
-             currency, "", safe_text(hold.reason), safe_text(hold.hold_id), "")
-        )  # fmt: skip
+        ("pending_hold", hold.placed_on, hold.expires_at.date(), "debit", format_amount(-hold.amount, currency), "",
+         currency, "", safe_text(hold.reason), safe_text(hold.hold_id), "")
+        for hold in holds
+    ]  # fmt: skip
     rows.extend(("note", "", "", "", "", "", "", "", note, "", "") for note in period_notes(account, period))
     return rows
 
