@@ -43,7 +43,12 @@ defs = dg.Definitions(
         monthly_statements_job,
         statements_for_a_range,
     ],
-    schedules=[daily_event_store_maintenance, hourly_audit_digests, read_model_every_five_minutes, monthly_statements_schedule],
+    schedules=[
+        daily_event_store_maintenance,
+        hourly_audit_digests,
+        read_model_every_five_minutes,
+        monthly_statements_schedule,
+    ],
     sensors=[landing_zone_sensor, read_model_after_ingestion],
     resources=resources(),
 )

@@ -6,7 +6,8 @@ gets `entries` entries a month for three months, running balances by business ti
 counterparty IBANs and references (some with commas and quotes); a tenth of the accounts are in USD, a
 twentieth in JPY (no minor unit). The middle month is measured, so opening balances come from earlier entries.
 
-Phases, all in this run, on one client (one core):
+Phases, all in this run, from one client process (the CSV path reads the next batch on a second thread while
+polars renders the current one on its thread pool; the format renderers run on one core):
   baseline   COPY (SELECT * the month's entries of those accounts, in statement order) TO STDOUT, drained;
   data+CSV   csv_statements_for_period: read and render every CSV statement of the month, in memory;
   CSV store  generate_statements(csv): the same, written to a statement store with its manifest, against

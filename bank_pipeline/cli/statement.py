@@ -12,7 +12,7 @@ from bank_pipeline.domain.money import format_amount
 from bank_pipeline.domain.statements import Statement, StatementPeriod
 from bank_pipeline.projections.catching_up import CATCH_UP_TIMEOUT, catch_up_with_committed_events
 from bank_pipeline.runtime import Runtime
-from bank_pipeline.statements.reading import StatementAccountNotFound, statement_for_account
+from bank_pipeline.statements.reading import statement_for_account
 
 
 class StatementFormat(str, Enum):
@@ -47,23 +47,26 @@ def statement(
     period = StatementPeriod.parse(first_day, last_day)
     if out is None and format_name is StatementFormat.pdf and sys.stdout.isatty():
         fail("a PDF is binary: give --out FILE (or redirect standard output)")
-    try:
-        with Runtime.open() as runtime, runtime.pool.connection() as conn:
-            if conn.execute("SELECT to_regclass('projections.checkpoints')").fetchone()[0] is None:
-                fail("the database has no read model yet: run `bank-pipeline db migrate` first")
-            if catch_up:
-                caught_up = catch_up_with_committed_events(runtime.pool)
-                err.print(caught_up.describe(), style="dim" if caught_up.complete else "yellow")
-            answer = statement_for_account(conn, account, period)
-    except StatementAccountNotFound as error:
-        fail(str(error))
+    with Runtime.open() as runtime, runtime.pool.connection() as conn:
+        if conn.execute("SELECT to_regclass('projections.checkpoints')").fetchone()[0] is None:
+            fail("the database has no read model yet: run `bank-pipeline db migrate` first")
+        if catch_up:
+            caught_up = catch_up_with_committed_events(runtime.pool)
+            err.print(caught_up.describe(), style="dim" if caught_up.complete else "yellow")
+        answer = statement_for_account(conn, account, period)  # an unknown account: a DomainError, exit 1
     document = renderers()[format_name.value](answer)
-    if out is None:
-        sys.stdout.buffer.write(document)
-        sys.stdout.buffer.flush()
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(document)
+    try:
+        if out is None:
+            sys.stdout.buffer.write(document)
+            sys.stdout.buffer.flush()
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(document)
+    except BrokenPipeError:  # the reader of standard output went away (`| head`): nothing more to say
+        sys.stderr.close()
+        raise typer.Exit(1) from None
+    except OSError as error:
+        fail(f"cannot write the statement to {out}: {error.strerror or error}")
     err.print(summary(answer, out, len(document)), soft_wrap=True, highlight=False)
 
 

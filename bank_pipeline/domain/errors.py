@@ -107,3 +107,17 @@ class UnknownEventType(DomainError):
 
 class UnknownSchemaVersion(DomainError):
     code = "unknown_schema_version"
+
+
+class InvalidStatementPeriod(DomainError):
+    code = "invalid_statement_period"
+
+
+class UnknownStatementFormat(DomainError):
+    code = "unknown_statement_format"
+
+
+class InconsistentStatement(DomainError):
+    """The read model handed over lines whose balances do not add up: a projection defect, never user input."""
+
+    code = "inconsistent_statement"

@@ -20,19 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from bank_pipeline.domain.errors import DomainError
+from bank_pipeline.domain.errors import InconsistentStatement, InvalidStatementPeriod
+
+__all__ = ["InconsistentStatement", "InvalidStatementPeriod"]  # raised here, defined with the other domain errors
 
 Direction = Literal["credit", "debit"]
-
-
-class InvalidStatementPeriod(DomainError):
-    code = "invalid_statement_period"
-
-
-class InconsistentStatement(DomainError):
-    """The read model handed over lines whose balances do not add up: a projection defect, never user input."""
-
-    code = "inconsistent_statement"
+#: The days a statement may cover: wide enough for any account, narrow enough that every instant computed from a
+#: period (the day before, the day after) is a valid date.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
 @dataclass(frozen=True, order=True)
@@ -45,6 +40,11 @@ class StatementPeriod:
     def __post_init__(self) -> None:
         if not isinstance(self.first_day, date) or not isinstance(self.last_day, date):
             raise InvalidStatementPeriod("a statement period is two dates")
+        if self.first_day < EARLIEST_DAY or self.last_day > LATEST_DAY:
+            raise InvalidStatementPeriod(
+                f"a statement period lies between {EARLIEST_DAY} and {LATEST_DAY}, "
+                f"not {self.first_day}..{self.last_day}"
+            )
         if self.first_day > self.last_day:
             raise InvalidStatementPeriod(
                 f"the period starts ({self.first_day}) after it ends ({self.last_day}): give --from on or before --to"
@@ -226,12 +226,12 @@ def period_notes(account: StatementAccount, period: StatementPeriod) -> tuple[st
     """What a reader needs to know about the period and the account's life; empty for an ordinary month."""
     notes: list[str] = []
     if account.opened_on > period.last_day:
-        notes.append(f"The account was opened on {account.opened_on}, after this period: it has no activity here.")
+        notes.append(f"The account was opened on {account.opened_on}, after this period.")
     elif account.opened_on > period.first_day:
-        notes.append(f"The account was opened on {account.opened_on}; the period before that day has no activity.")
+        notes.append(f"The account was opened on {account.opened_on}, during this period.")
     if account.closed_on is not None:
         if account.closed_on < period.first_day:
-            notes.append(f"The account was closed on {account.closed_on}, before this period: it has no activity here.")
+            notes.append(f"The account was closed on {account.closed_on}, before this period.")
         elif account.closed_on <= period.last_day:
-            notes.append(f"The account was closed on {account.closed_on}.")
+            notes.append(f"The account was closed on {account.closed_on}, during this period.")
     return tuple(notes)

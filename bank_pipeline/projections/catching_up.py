@@ -47,8 +47,9 @@ def catch_up_with_committed_events(pool: ConnectionPool, *, timeout: float = CAT
     while True:
         try:
             events += projector.catch_up().events
-        except CheckpointMoved:  # a rebuild swapped the read model in meanwhile: project again
-            continue
+        except CheckpointMoved:  # a rebuild swapped the read model in meanwhile: project again, within the time
+            if time.monotonic() < deadline:
+                continue
         reached = projector.checkpoint()
         if reached >= wanted or time.monotonic() >= deadline:
             return CaughtUp(events, reached, wanted)

@@ -9,10 +9,12 @@ import numpy as np
 import polars as pl
 import schwifty
 
+from bank_pipeline.statements.issuer import BANK
+
 #: our bank: two bank codes (Bankleitzahlen) of the same institute, and its BIC for pain.001.
 OUR_BANK_CODES = ("37040044", "10040000")
-OUR_BIC = "COBADEFFXXX"
-OUR_BANK_NAME = "Musterbank Online Banking"
+OUR_BIC = BANK.bic
+OUR_BANK_NAME = BANK.name
 #: other German banks, for outside counterparties.
 OTHER_GERMAN_BANK_CODES = ("50010517", "10010010", "20041133", "70020270", "12030000", "43060967", "76026000")
 #: (country, bank code) pairs for foreign counterparties; schwifty computes their national check digits.

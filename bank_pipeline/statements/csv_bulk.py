@@ -132,6 +132,7 @@ def _render(batch: _Batch, period: StatementPeriod) -> list[CsvStatement]:
             )
         newest_entry = _EPOCH + timedelta(microseconds=newest_us) if newest_us is not None else None
         generated_at = header.generated_at(newest_entry, batch.newest_hold.get(account.account_id))
+        header.check_against_daily_balances(header.opening_balance + credits - debits)
         holds = batch.holds.get(account.account_id, [])
         after_closing = rows_after_closing(account, period, holds)
         figures.append(

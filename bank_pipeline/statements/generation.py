@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from bank_pipeline.domain.errors import DomainError
+from bank_pipeline.domain.errors import UnknownStatementFormat
 from bank_pipeline.domain.statements import Statement, StatementPeriod
 from bank_pipeline.statements.csv_bulk import CsvStatement, csv_statements, csv_statements_for_period
 from bank_pipeline.statements.formats import FORMATS, renderers
@@ -21,10 +21,6 @@ from bank_pipeline.statements.reading import (
     statements_for_period,
 )
 from bank_pipeline.statements.store import StatementStore, manifest_digest
-
-
-class UnknownStatementFormat(DomainError):
-    code = "unknown_statement_format"
 
 
 @dataclass(frozen=True)

@@ -9,5 +9,5 @@ class Issuer:
     bic: str
 
 
-#: The simulated bank (the same identity its pain.001 files carry).
+#: The bank: the simulator's pain.001 files carry the same identity (simulator/ibans.py reads it from here).
 BANK = Issuer(name="Musterbank Online Banking", bic="COBADEFFXXX")

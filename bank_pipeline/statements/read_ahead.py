@@ -17,15 +17,19 @@ _DONE = object()
 
 def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
     """The items of `items`, in order, made up to `depth` ahead; an exception in the producer is raised here.
-    Stopping early (break, an exception in the caller) stops the producer after its current item."""
+    Stopping early (break, an exception in the caller) stops the producer once the item it is making is done.
+    Whatever `items` uses (a database connection) is busy until this iterator is exhausted or closed."""
     handoff: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce() -> None:
+        source = iter(items)
         try:
-            for item in items:
-                if stop.is_set():
-                    return
+            while not stop.is_set():
+                try:
+                    item = next(source)
+                except StopIteration:
+                    break
                 handoff.put((item, None))
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, who raises it
             handoff.put((_DONE, error))

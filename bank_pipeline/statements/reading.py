@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from bank_pipeline.domain.errors import InconsistentStatement, UnknownAccount
 from bank_pipeline.domain.statements import (
     PendingHold,
     Statement,
@@ -28,7 +29,7 @@ from bank_pipeline.domain.statements import (
 DEFAULT_BATCH_SIZE = 2_000
 
 
-class StatementAccountNotFound(LookupError):
+class StatementAccountNotFound(UnknownAccount):
     def __init__(self, account_id: str):
         super().__init__(
             f"account {account_id!r} is not in the read model: check the id, or project the newest events first "
@@ -43,7 +44,13 @@ SELECT a.account_id, a.customer_id, coalesce(c.name, ''), a.currency, a.product,
          WHERE s.account_id = a.account_id AND s.status = 'closed' AND s.occurred_at < %(end)s) AS closed_at,
        (SELECT max(s.recorded_at) FROM {schema}.account_status_changes s
          WHERE s.account_id = a.account_id AND s.occurred_at < %(end)s) AS status_recorded_at,
-       o.business_balance, o.recorded_at
+       o.business_balance, o.recorded_at,
+       (SELECT d.closing_balance FROM {schema}.daily_balances d
+         WHERE d.account_id = a.account_id AND d.business_day < %(first_day)s
+         ORDER BY d.business_day DESC LIMIT 1) AS daily_opening,
+       (SELECT d.closing_balance FROM {schema}.daily_balances d
+         WHERE d.account_id = a.account_id AND d.business_day <= %(last_day)s
+         ORDER BY d.business_day DESC LIMIT 1) AS daily_closing
   FROM {schema}.account_balances a
   LEFT JOIN {schema}.customers c ON c.customer_id = a.customer_id
   LEFT JOIN LATERAL (
@@ -51,6 +58,7 @@ SELECT a.account_id, a.customer_id, coalesce(c.name, ''), a.currency, a.product,
          WHERE e.account_id = a.account_id AND e.occurred_at < %(start)s
          ORDER BY e.occurred_at DESC, e.stream_version DESC LIMIT 1) o ON true
  WHERE a.account_id = ANY(%(accounts)s)
+ ORDER BY a.account_id
 """
 
 _LINES = """
@@ -69,10 +77,14 @@ SELECT account_id, hold_id, amount, reason, placed_occurred_at, expires_at, plac
  ORDER BY account_id, placed_occurred_at, placed_version
 """
 
-# The accounts a period's statements are for: opened before the period ended, not closed before it began.
+# The accounts a period's statements are for: opened before the period ended (or with an entry back-dated before
+# its opening and before the period ended), and not closed before it began.
 _ACCOUNTS_IN_PERIOD = """
 SELECT a.account_id FROM {schema}.account_balances a
- WHERE a.opened_at < %(end)s AND a.account_id > %(after)s
+ WHERE a.account_id > %(after)s
+   AND (a.opened_at < %(end)s
+        OR EXISTS (SELECT 1 FROM {schema}.account_entries e
+                    WHERE e.account_id = a.account_id AND e.occurred_at < %(end)s))
    AND NOT EXISTS (SELECT 1 FROM {schema}.account_status_changes s
                     WHERE s.account_id = a.account_id AND s.status = 'closed' AND s.occurred_at < %(start)s)
  ORDER BY a.account_id LIMIT %(limit)s
@@ -125,7 +137,7 @@ def read_statements(
         lines = _group(cursor.execute(_LINES.format(schema=schema), params).fetchall())
         holds = _group(cursor.execute(_PENDING_HOLDS.format(schema=schema), params).fetchall())
     statements = []
-    for row in sorted(accounts):
+    for row in accounts:
         header = AccountHeader.from_row(row)
         line_rows, hold_rows = lines.get(header.account.account_id, ()), holds.get(header.account.account_id, ())
         statements.append(_statement(header, period, line_rows, hold_rows))
@@ -136,7 +148,7 @@ def read_headers_and_holds(
     cursor: psycopg.Cursor, params: dict, *, schema: str
 ) -> tuple[list[AccountHeader], dict[str, list[PendingHold]], dict[str, datetime]]:
     """For the bulk readers: the accounts' headers, their pending holds, and each one's newest hold recording."""
-    headers = [AccountHeader.from_row(row) for row in sorted(cursor.execute(_ACCOUNTS.format(schema=schema), params))]
+    headers = [AccountHeader.from_row(row) for row in cursor.execute(_ACCOUNTS.format(schema=schema), params)]
     holds: dict[str, list[PendingHold]] = defaultdict(list)
     newest: dict[str, datetime] = {}
     for row in cursor.execute(_PENDING_HOLDS.format(schema=schema), params):
@@ -146,16 +158,26 @@ def read_headers_and_holds(
 
 
 def statement_parameters(account_ids: Sequence[str], period: StatementPeriod) -> dict:
-    return {"accounts": list(account_ids), "start": period.start, "end": period.end}
+    return {
+        "accounts": list(account_ids),
+        "start": period.start,
+        "end": period.end,
+        "first_day": period.first_day,
+        "last_day": period.last_day,
+    }
 
 
 @contextmanager
 def one_snapshot(conn: psycopg.Connection) -> Iterator[None]:
     """A REPEATABLE READ transaction when the connection is idle; inside a caller's transaction, that one.
     Instants come back in UTC, so an entry's date is its UTC business day whatever the server's time zone."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with conn.transaction():
+            conn.execute("SET LOCAL TimeZone = 'UTC'")
+            yield
+        return
     previous = conn.isolation_level
-    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     try:
         with conn.transaction():
             conn.execute("SET LOCAL TimeZone = 'UTC'")
@@ -180,23 +202,37 @@ class AccountHeader:
     #: The newest recordings among the account's status changes and the entry the opening balance comes from.
     recorded: tuple[datetime, ...]
     opened_at: datetime
+    #: The account's closing balances in `daily_balances` on the last day with entries before the period and on
+    #: the last such day in it: kept by the projector apart from the entries' running balances.
+    daily_opening: int
+    daily_closing: int
 
     @classmethod
     def from_row(cls, row: tuple) -> AccountHeader:
         (account_id, customer_id, customer_name, currency, product, opened_at, closed_at, status_recorded_at,
-         opening_balance, opening_recorded_at) = row  # fmt: skip
+         opening_balance, opening_recorded_at, daily_opening, daily_closing) = row  # fmt: skip
         account = StatementAccount(
             account_id=account_id, customer_id=customer_id, customer_name=customer_name, currency=currency,
             product=product, opened_on=opened_at.date(), closed_on=closed_at.date() if closed_at else None,
         )  # fmt: skip
         recorded = tuple(instant for instant in (status_recorded_at, opening_recorded_at) if instant is not None)
-        return cls(account, opening_balance or 0, recorded, opened_at)
+        return cls(account, opening_balance or 0, recorded, opened_at, daily_opening or 0, daily_closing or 0)
 
     def generated_at(self, *recorded: datetime | None) -> datetime:
-        """The newest recording among the events the statement reflects: its "generated" time, the same on
-        every regeneration from the same events."""
+        """The newest recording among the events the statement shows (its entries and pending holds), the entry
+        its opening balance comes from and the account's status changes, or the opening when there are none:
+        its "generated" time, the same on every regeneration from the same events."""
         newest = max((*self.recorded, *(instant for instant in recorded if instant is not None)), default=None)
         return (newest or self.opened_at).astimezone(UTC)
+
+    def check_against_daily_balances(self, closing_balance: int) -> None:
+        """The statement's opening and closing balances must be the daily balances', read in the same snapshot."""
+        if (self.opening_balance, closing_balance) != (self.daily_opening, self.daily_closing):
+            raise InconsistentStatement(
+                f"{self.account.account_id}: the statement opens at {self.opening_balance} and closes at "
+                f"{closing_balance}, the daily balances say {self.daily_opening} and {self.daily_closing}: the read "
+                "model disagrees with itself; rebuild it (`bank-pipeline projections rebuild`) and generate again"
+            )
 
 
 def _statement(header: AccountHeader, period: StatementPeriod, line_rows, hold_rows) -> Statement:
@@ -210,7 +246,7 @@ def _statement(header: AccountHeader, period: StatementPeriod, line_rows, hold_r
         for (_, occurred_at, direction, amount, balance, transfer_id, flow, counterparty, reference, version, position,
              recorded_at) in line_rows
     )  # fmt: skip
-    return Statement(
+    statement = Statement(
         account=header.account,
         period=period,
         opening_balance=header.opening_balance,
@@ -218,6 +254,8 @@ def _statement(header: AccountHeader, period: StatementPeriod, line_rows, hold_r
         pending_holds=tuple(_pending_hold(row) for row in hold_rows),
         generated_at=header.generated_at(*(line.recorded_at for line in lines), *(row[6] for row in hold_rows)),
     )
+    header.check_against_daily_balances(statement.closing_balance)
+    return statement
 
 
 def _pending_hold(row: tuple) -> PendingHold:

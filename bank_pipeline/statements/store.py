@@ -5,22 +5,26 @@
     <root>/2026-01/camt053/<account>-2026-01.xml  ...
     <root>/ranges/2026-01-05_2026-02-04/...       ad-hoc ranges
 
-A period is written into a staging directory beside it and swapped in whole, so readers see the previous
-generation or the new one, never a mix, and a failed run leaves the previous one in place. The manifest holds
-no wall-clock time: regenerating a period from the same events gives the same manifest, byte for byte.
+`<root>/2026-01` is a symbolic link to one generation, `<root>/.generations/2026-01.<id>`. A run writes a new
+generation beside the current one and then replaces the link in one atomic rename, so readers see the previous
+generation or the new one, never a mix or nothing, and a failed or killed run leaves the previous one in place
+(its leftovers are swept by the period's next run). Runs of one period take turns on a file lock. A file name is
+the statement id with every character outside [A-Za-z0-9._-] percent-encoded, so two accounts never share
+a file. The manifest holds no wall-clock time: regenerating a period from the same events gives the same
+manifest, byte for byte.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,14 +35,7 @@ if TYPE_CHECKING:
 from bank_pipeline.statements.formats import FILE_EXTENSIONS
 
 MANIFEST = "manifest.jsonl"
-_UNSAFE_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9._-]")
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    path: str  # relative to the period directory
-    sha256: str
-    size: int
+GENERATIONS = ".generations"
 
 
 class StatementStore:
@@ -61,19 +58,22 @@ class StatementStore:
 
     @contextmanager
     def writing(self, period: StatementPeriod, *, adhoc: bool = False) -> Iterator[PeriodWriter]:
-        """Write a period's statements; on success they replace the period's previous generation in one swap."""
-        target = self.period_directory(period, adhoc=adhoc)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.staging"
-        staging.mkdir()
-        try:
-            writer = PeriodWriter(staging)
-            yield writer
-            writer.close()
-            _swap_in(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        """Write a period's statements; on success they replace the period's previous generation atomically."""
+        link = self.period_directory(period, adhoc=adhoc)
+        generations = link.parent / GENERATIONS
+        generations.mkdir(parents=True, exist_ok=True)
+        with _locked(generations / f"{link.name}.lock"):
+            _sweep(generations, link)
+            staging = generations / f"{link.name}.{uuid.uuid4().hex[:12]}"
+            staging.mkdir()
+            try:
+                writer = PeriodWriter(staging)
+                yield writer
+                writer.close()
+                _point(link, staging)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
 
 
 class PeriodWriter:
@@ -94,7 +94,8 @@ class PeriodWriter:
             if format_name not in self._format_directories:
                 (self.directory / format_name).mkdir()
                 self._format_directories.add(format_name)
-            (self.directory / relative).write_bytes(content)
+            with (self.directory / relative).open("xb") as file:  # "x": a second statement never overwrites one
+                file.write(content)
             files[format_name] = {
                 "path": relative,
                 "sha256": hashlib.sha256(content).hexdigest(),
@@ -110,7 +111,7 @@ class PeriodWriter:
 
 
 def file_name(statement: Statement | CsvStatement, format_name: str) -> str:
-    safe_id = _UNSAFE_IN_FILE_NAMES.sub("_", statement.statement_id)
+    safe_id = urllib.parse.quote(statement.statement_id, safe="-._")
     return f"{safe_id}.{FILE_EXTENSIONS[format_name]}"
 
 
@@ -136,13 +137,36 @@ def manifest_digest(period_directory: Path) -> str:
     return hashlib.sha256((period_directory / MANIFEST).read_bytes()).hexdigest()
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace `target` with `staging`: two renames, so the old generation is only removed once the new one is in."""
-    retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.retired"
-    if target.exists():
-        os.rename(target, retired)
-    os.rename(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _point(link: Path, generation: Path) -> None:
+    """Make `link` point at `generation` in one rename, then remove the generation it pointed at before."""
+    previous = link.resolve() if link.is_symlink() else None
+    if link.exists() and not link.is_symlink():  # a plain directory (an older layout): move it aside first
+        os.rename(link, link.parent / GENERATIONS / f"{link.name}.{uuid.uuid4().hex[:12]}")
+    temporary = link.parent / f".{link.name}.{uuid.uuid4().hex[:12]}.link"
+    os.symlink(Path(GENERATIONS) / generation.name, temporary)
+    os.replace(temporary, link)
+    if previous is not None and previous != generation.resolve():
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def _sweep(generations: Path, link: Path) -> None:
+    """Remove what killed runs of this period left behind: generations the link does not point at."""
+    current = link.resolve() if link.is_symlink() else None
+    for leftover in generations.glob(f"{link.name}.*"):
+        if leftover.is_dir() and leftover.resolve() != current:
+            shutil.rmtree(leftover, ignore_errors=True)
+    for stale_link in link.parent.glob(f".{link.name}.*.link"):
+        stale_link.unlink(missing_ok=True)
 
 
 def changed_accounts(before: list[dict] | None, after: list[dict]) -> list[str]:

@@ -21,59 +21,63 @@ from bank_pipeline.statements.formats.camt053 import InvalidCamt053Document, val
 #: camt.053 documents validated per period at most; above it, a seeded random sample of this many.
 MAX_VALIDATED = 10_000
 
-_READ_MODEL_TOTALS = """
-SELECT a.currency, count(*),
-       coalesce(sum((SELECT e.business_balance FROM {schema}.account_entries e
-                      WHERE e.account_id = a.account_id AND e.occurred_at < %(end)s
-                      ORDER BY e.occurred_at DESC, e.stream_version DESC LIMIT 1)), 0)::bigint
-  FROM {schema}.account_balances a
- WHERE a.opened_at < %(end)s
-   AND NOT EXISTS (SELECT 1 FROM {schema}.account_status_changes s
-                    WHERE s.account_id = a.account_id AND s.status = 'closed' AND s.occurred_at < %(start)s)
- GROUP BY a.currency
+# Each statement's closing balance against the account's daily balances (kept by the projector apart from the
+# entries' running balances) as they are now.
+_DAILY_CLOSINGS = """
+SELECT m.account_id, m.closing,
+       coalesce((SELECT d.closing_balance FROM {schema}.daily_balances d
+                  WHERE d.account_id = m.account_id AND d.business_day <= %(last_day)s
+                  ORDER BY d.business_day DESC LIMIT 1), 0)
+  FROM unnest(%(accounts)s::text[], %(closings)s::bigint[]) AS m(account_id, closing)
 """
 
 
 @dataclass(frozen=True)
-class CurrencyTotals:
-    statements: int
-    closing_balances: int
+class ClosingMismatch:
+    account_id: str
+    statement_closing: int
+    daily_closing: int
 
 
 @dataclass(frozen=True)
 class Reconciliation:
-    manifest: dict[str, CurrencyTotals]
-    read_model: dict[str, CurrencyTotals]
+    statements: int
+    closing_by_currency: dict[str, int]
+    mismatches: list[ClosingMismatch]
 
     @property
     def passed(self) -> bool:
-        return self.manifest == self.read_model
+        return not self.mismatches
 
     def describe(self) -> str:
-        rows = []
-        for currency in sorted(set(self.manifest) | set(self.read_model)):
-            ours = self.manifest.get(currency, CurrencyTotals(0, 0))
-            theirs = self.read_model.get(currency, CurrencyTotals(0, 0))
-            mark = "" if ours == theirs else " ← differs"
-            rows.append(
-                f"{currency}: {ours.statements:,} statements closing at {ours.closing_balances:,}; read model "
-                f"{theirs.statements:,} accounts at {theirs.closing_balances:,}{mark}"
-            )
-        return "\n".join(rows) or "no accounts were open in the period"
+        totals = ", ".join(f"{currency} {total:,}" for currency, total in sorted(self.closing_by_currency.items()))
+        head = f"{self.statements:,} statements; closing balances {totals or 'none'}"
+        if self.passed:
+            return f"{head}: each equals the account's daily balance at the period's end"
+        first = self.mismatches[0]
+        return (
+            f"{head}; {len(self.mismatches):,} differ from the daily balances, first {first.account_id}: statement "
+            f"{first.statement_closing:,}, daily balances {first.daily_closing:,}"
+        )
 
 
 def reconcile_with_read_model(
     conn: psycopg.Connection, period: StatementPeriod, manifest: list[dict], *, schema: str = "projections"
 ) -> Reconciliation:
-    ours: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    """Each statement's closing balance against the account's daily balance at the end of the period."""
+    closing_by_currency: dict[str, int] = defaultdict(int)
     for line in manifest:
-        ours[line["currency"]][0] += 1
-        ours[line["currency"]][1] += line["closing_balance"]
-    rows = conn.execute(_READ_MODEL_TOTALS.format(schema=schema), {"start": period.start, "end": period.end})
-    return Reconciliation(
-        manifest={currency: CurrencyTotals(*figures) for currency, figures in ours.items()},
-        read_model={currency: CurrencyTotals(count, total) for currency, count, total in rows},
+        closing_by_currency[line["currency"]] += line["closing_balance"]
+    rows = conn.execute(
+        _DAILY_CLOSINGS.format(schema=schema),
+        {
+            "accounts": [line["account_id"] for line in manifest],
+            "closings": [line["closing_balance"] for line in manifest],
+            "last_day": period.last_day,
+        },
     )
+    mismatches = [ClosingMismatch(*row) for row in rows if row[1] != row[2]]
+    return Reconciliation(len(manifest), dict(closing_by_currency), mismatches)
 
 
 @dataclass(frozen=True)

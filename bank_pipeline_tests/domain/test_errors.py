@@ -30,6 +30,9 @@ EXPECTED_CODES = {
     "HoldNotExpired": "hold_not_expired",
     "UnknownEventType": "unknown_event_type",
     "UnknownSchemaVersion": "unknown_schema_version",
+    "InvalidStatementPeriod": "invalid_statement_period",
+    "UnknownStatementFormat": "unknown_statement_format",
+    "InconsistentStatement": "inconsistent_statement",
 }
 
 

@@ -13,6 +13,7 @@ from bank_pipeline_tests.projections.random_bank import build_awkward_accounts, 
 from bank_pipeline_tests.projections.reference import all_events, by_stream
 
 TRICKY = "tricky-acct"
+YEN = "yen-acct"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ def build_statement_bank(handler: CommandHandler) -> None:
         build_random_bank(handler, seed=seed, accounts=6, operations=150)
     build_awkward_accounts(handler)
     build_tricky_text_account(handler)
+    build_yen_account(handler)
 
 
 def build_tricky_text_account(handler: CommandHandler) -> None:
@@ -49,3 +51,15 @@ def projected_streams(pool) -> dict[str, list[RecordedEvent]]:
         for stream_id, stream in by_stream(all_events(EventStore(pool))).items()
         if stream_id.startswith("account-")
     }
+
+
+def build_yen_account(handler: CommandHandler) -> None:
+    """A currency without minor units: amounts and balances are whole yen in every format."""
+    base = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    handler.execute(c.RegisterCustomer("yen-cust", "Sato Hanako", "sato@example.org", "1-1 Chiyoda"), occurred_at=base)
+    handler.execute(c.ChangeKycStatus("yen-cust", "verified"), occurred_at=base)
+    handler.execute(c.OpenAccount(YEN, "yen-cust", "JPY", "current", 0), occurred_at=base)
+    for n, (amount, credit) in enumerate([(120_000, True), (4_500, False), (99, False), (1, True)]):
+        command = c.CreditAccount if credit else c.DebitAccount
+        at = base + timedelta(hours=n + 1)
+        handler.execute(command(YEN, amount, "JPY", f"yen-{n}", "Tokyo Shop", f"order {n}"), occurred_at=at)

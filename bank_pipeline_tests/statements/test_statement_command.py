@@ -51,7 +51,7 @@ def test_a_range_before_the_account_opened_is_answered_not_refused(bank: Bank, c
         app, ["statement", "--account", TRICKY, "--from", "2025-01-01", "--to", "2025-01-31", "--format", "csv"]
     )
     assert result.exit_code == 0, result.output
-    assert "after this period: it has no activity here" in result.stderr
+    assert "The account was opened on 2026-11-03, after this period." in result.stderr
 
 
 @pytest.mark.parametrize(

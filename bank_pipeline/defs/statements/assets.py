@@ -3,6 +3,7 @@ import dagster as dg
 from bank_pipeline.defs.resources import BankDatabase, StatementStoreResource
 from bank_pipeline.defs.statements.checks import CHECK_SPECS, statement_check_results
 from bank_pipeline.defs.statements.partitions import statement_months, statement_period_of
+from bank_pipeline.domain.errors import DomainError, InconsistentStatement
 from bank_pipeline.projections.catching_up import catch_up_with_committed_events
 from bank_pipeline.statements.generation import GenerationReport, generate_statements
 from bank_pipeline.statements.store import changed_accounts
@@ -35,7 +36,10 @@ def monthly_statements(
     context: dg.AssetExecutionContext, bank_db: BankDatabase, statement_store: StatementStoreResource
 ) -> dg.MaterializeResult:
     period = statement_period_of(context)
-    store, formats = statement_store.store, statement_store.chosen_formats
+    try:
+        store, formats = statement_store.store, statement_store.chosen_formats
+    except DomainError as error:
+        raise dg.Failure(description=f"{error} (check BANK_PIPELINE_STATEMENT_FORMATS)") from error
     previous_generation = store.read_manifest(period)
     progress = {"done": 0, "logged": 0}
 
@@ -49,7 +53,10 @@ def monthly_statements(
         caught_up = catch_up_with_committed_events(runtime.pool)
         (context.log.info if caught_up.complete else context.log.warning)(caught_up.describe())
         with runtime.pool.connection() as conn:
-            report = generate_statements(conn, period, store, formats, on_progress=on_progress)
+            try:
+                report = generate_statements(conn, period, store, formats, on_progress=on_progress)
+            except InconsistentStatement as error:
+                raise dg.Failure(description=f"nothing was written for {period.label}: {error}") from error
             manifest = store.read_manifest(period) or []
             checks = statement_check_results(conn, store, period, manifest)
     changed = changed_accounts(previous_generation, manifest)

@@ -22,8 +22,9 @@ CHECK_SPECS = [
         RECONCILIATION_CHECK,
         asset="monthly_statements",
         blocking=True,
-        description="Per currency, one statement per account open in the month, and the statements' closing "
-        "balances add up to the read model's balances at the month's end.",
+        description="Each statement's closing balance is the account's balance in daily_balances at the month's "
+        "end (generation already refuses a statement that disagrees with them in its own snapshot; this re-reads "
+        "them after the files are written).",
     ),
     dg.AssetCheckSpec(
         CHAIN_CHECK,
@@ -55,11 +56,15 @@ def _reconciliation(conn: psycopg.Connection, period: StatementPeriod, manifest:
     return dg.AssetCheckResult(
         check_name=RECONCILIATION_CHECK,
         passed=reconciliation.passed,
-        metadata={"per_currency": dg.MetadataValue.md(reconciliation.describe().replace("\n", "  \n"))},
+        metadata={
+            "statements": reconciliation.statements,
+            "differing": len(reconciliation.mismatches),
+            "result": reconciliation.describe(),
+        },  # fmt: skip
         description=None
         if reconciliation.passed
-        else "The statements do not match the read model: re-run this partition after the read model's checks "
-        "pass (backfill read_model over the month if they do not).",
+        else "Statements differ from the daily balances: if events of this month arrived during the run, run the "
+        "partition again; otherwise check the read model (its reconciliation checks, a backfill of read_model).",
     )
 
 

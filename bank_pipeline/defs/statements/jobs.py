@@ -8,7 +8,6 @@ from bank_pipeline.domain.errors import DomainError
 from bank_pipeline.domain.statements import StatementPeriod
 from bank_pipeline.projections.catching_up import catch_up_with_committed_events
 from bank_pipeline.statements.generation import check_formats, generate_statements
-from bank_pipeline.statements.reading import StatementAccountNotFound
 
 monthly_statements_job = dg.define_asset_job(
     "generate_monthly_statements",
@@ -47,7 +46,7 @@ def statements_for_range(
                 report = generate_statements(
                     conn, period, store, formats, account_ids=config.account_ids or None, adhoc=True
                 )
-    except (DomainError, StatementAccountNotFound) as error:
+    except DomainError as error:
         raise dg.Failure(description=str(error)) from error
     context.log.info(f"{report.statements:,} statements for {period.label} in {report.directory}")
     return dg.Output(

@@ -1,6 +1,8 @@
 """ISO 20022 camt.053.001.08 (BankToCustomerStatement): one statement per document, built with lxml.
 
 Balances carry a non-negative amount and a CRDT/DBIT indicator; entries are booked (BOOK) in business-time order.
+An entry's counterparty is the debtor of a credit and the creditor of a debit: its account if it is a valid IBAN,
+else its name.
 Every text is cut to its schema length and stripped of characters XML 1.0 cannot carry, so any `Statement`
 renders to a document that validates against the vendored XSD (`validate_camt053`).
 """
@@ -154,9 +156,14 @@ def _add_transaction_details(details: etree._Element, line: StatementLine, curre
     _add(details, "Amt", format_amount(line.amount, currency), Ccy=currency)
     _add(details, "CdtDbtInd", _indicator(line))
     if counterparty := _text(line.counterparty, 500):
-        # The counterparty paid us on a credit and was paid on a debit.
-        role = "DbtrAcct" if line.direction == "credit" else "CdtrAcct"
-        _add_account_id(_add(_add(_add(details, "RltdPties"), role), "Id"), counterparty)
+        # The counterparty paid us on a credit and was paid on a debit. An IBAN names its account; anything else
+        # (a name, or an id that is no IBAN) is its name: as an account number, a bank importer would misread it.
+        role = "Dbtr" if line.direction == "credit" else "Cdtr"
+        parties = _add(details, "RltdPties")
+        if iban := _valid_iban(counterparty):
+            _add(_add(_add(parties, f"{role}Acct"), "Id"), "IBAN", iban)
+        else:
+            _add(_add(_add(parties, role), "Pty"), "Nm", _text(counterparty, 140))
     if reference:
         _add(_add(details, "RmtInf"), "Ustrd", reference)
 
