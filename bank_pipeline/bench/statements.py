@@ -2,7 +2,8 @@
 
 The read model is written straight into the bench database's projections tables with SQL (generate_series):
 statements read the projections, never the events, and the projector has its own benches and tests. Each account
-gets `entries` entries a month for three months, running balances by business time, a few holds, realistic
+gets `entries` entries a month for three months, running balances by business time, its daily balances, a few
+holds, realistic
 counterparty IBANs and references (some with commas and quotes); a tenth of the accounts are in USD, a
 twentieth in JPY (no minor unit). The middle month is measured, so opening balances come from earlier entries.
 
@@ -79,6 +80,15 @@ _LOAD = [
                         + (hashtext(b.account_id) & 1023) * interval '1 second' AS at
                  FROM projections.account_balances b, generate_series(0, 3 * %(entries)s - 1) n) e
        WINDOW running AS (PARTITION BY account_id ORDER BY at, n)""",
+    """INSERT INTO projections.daily_balances (account_id, business_day, currency, opening_balance, credits, debits,
+              closing_balance, entry_count)
+       SELECT account_id, (occurred_at AT TIME ZONE 'UTC')::date, min(currency),
+              (array_agg(business_balance - CASE WHEN direction = 'credit' THEN amount ELSE -amount END
+                         ORDER BY occurred_at, stream_version))[1],
+              coalesce(sum(amount) FILTER (WHERE direction = 'credit'), 0),
+              coalesce(sum(amount) FILTER (WHERE direction = 'debit'), 0),
+              (array_agg(business_balance ORDER BY occurred_at DESC, stream_version DESC))[1], count(*)
+         FROM projections.account_entries GROUP BY 1, 2""",
     """INSERT INTO projections.account_holds (account_id, hold_id, amount, currency, reason, expires_at,
               placed_version, placed_occurred_at, placed_recorded_at)
        SELECT account_id, 'hold-' || account_id, 2500, currency, 'card authorisation', '2025-03-07',
