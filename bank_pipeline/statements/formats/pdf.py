@@ -35,7 +35,7 @@ BODY_TOP_FIRST_PAGE = TOP - 250  # below the letterhead, the account details, th
 BODY_TOP_NEXT_PAGES = TOP - 40
 BODY_BOTTOM = 62  # the footer lives below
 REGULAR, BOLD = "Helvetica", "Helvetica-Bold"
-TEXT_SIZE, ROW_HEIGHT, HEADER_HEIGHT, SECTION_HEIGHT, PADDING = 8, 12, 15, 30, 4
+TEXT_SIZE, ROW_HEIGHT, HEADER_HEIGHT, SECTION_HEIGHT, PADDING = 8, 10.5, 14, 26, 4
 INK, MUTED, ACCENT = HexColor(0x1A1A1A), HexColor(0x6B7280), HexColor(0x1F3A5F)
 NEGATIVE, STRIPE, RULE = HexColor(0xB42318), HexColor(0xF3F5F8), HexColor(0xD0D5DD)
 FONT_CHARSET = "cp1252"  # what Helvetica's WinAnsiEncoding can draw
@@ -221,7 +221,7 @@ def _note_blocks(statement: Statement) -> list[Block]:
         return []
 
     def draw_line(text: str) -> Callable[[Pen, float], None]:
-        return lambda pen, top: pen.write(LEFT, top - ROW_HEIGHT + 3.5, text)
+        return lambda pen, top: pen.write(LEFT, top - ROW_HEIGHT + 3, text)
 
     return [_section_title("Notes", ""), *(Block(ROW_HEIGHT, draw_line(text)) for text in lines)]
 
@@ -264,7 +264,7 @@ def _row(
     font = BOLD if bold else REGULAR
 
     def draw(pen: Pen, top: float) -> None:
-        canvas, baseline, x = pen.canvas, top - ROW_HEIGHT + 3.5, LEFT
+        canvas, baseline, x = pen.canvas, top - ROW_HEIGHT + 3, LEFT
         if striped:
             canvas.setFillColor(STRIPE)
             canvas.rect(LEFT, top - ROW_HEIGHT, CONTENT_WIDTH, ROW_HEIGHT, stroke=0, fill=1)
