@@ -71,7 +71,8 @@ class StatementsRun:
     files: int
     directory: str
     checks: dict[str, bool]
-    changed: int
+    regenerated: bool  # the month had been generated before (an earlier demo)
+    changed: int  # statements that differ from that earlier generation
     example_account: str | None
 
 
@@ -233,7 +234,7 @@ def _generate_statements(defs: dg.Definitions, instance: dg.DagsterInstance, mon
     last_day = StatementPeriod.month(int(month[:4]), int(month[5:7])).last_day.isoformat()
     return StatementsRun(
         month[:7], last_day, metadata["statements"], metadata["files"], str(metadata["directory"]), checks,
-        metadata["changed_since_previous_generation"], example[0] if example else None,
+        metadata["regenerated"], metadata["changed_since_previous_generation"], example[0] if example else None,
     )  # fmt: skip
 
 

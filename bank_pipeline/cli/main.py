@@ -111,7 +111,9 @@ def render_demo(summary, console: Console) -> None:
         checks = ", ".join(f"{name} {'passed' if passed else '[red]FAILED[/]'}" for name, passed in run.checks.items())
         console.print(
             f"statements {run.month}: {run.statements:,} accounts, {run.files:,} files (pdf, csv, camt.053, mt940) "
-            f"in {run.directory}; {run.changed:,} changed since the previous generation; checks: {checks}"
+            f"in {run.directory}; "
+            + (f"{run.changed:,} changed since the previous generation" if run.regenerated else "first generation")
+            + f"; checks: {checks}"
         )
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.timings.items())
     console.print(f"timings: {timings}")

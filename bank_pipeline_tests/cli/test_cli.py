@@ -135,6 +135,7 @@ def test_demo_ingests_a_simulated_bank_through_dagster_and_a_second_run_appends_
         in first_text
     )
     assert "statements_match_read_model passed" in first_text and "bank-pipeline statement --account" in first_text
+    assert "first generation" in first_text
 
     assert second.exit_code == 0, second.output
     assert "ingested: 0 new file(s)" in " ".join(second.output.split())
