@@ -24,6 +24,12 @@ CREATE TABLE fraud.alerts (
     recorded_at     timestamptz NOT NULL,   -- that event's commit: detected_at minus this is the decision latency
     detected_at     timestamptz NOT NULL,
     evidence        jsonb NOT NULL,
+    -- What the detector did about a high-severity alert through the command path (NULL: not acted on yet):
+    -- 'frozen', or why not ('already_frozen', 'account_closed', ...), and the position of the event it appended.
+    action          text,
+    action_position bigint,
+    acted_at        timestamptz,
     UNIQUE (rule, account_id, global_position)
 );
+CREATE INDEX alerts_to_act_on_idx ON fraud.alerts (alert_id) WHERE severity = 'high' AND action IS NULL;
 CREATE INDEX alerts_account_idx ON fraud.alerts (account_id, occurred_at);

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bank_pipeline.cli import audit, bench, db, projections
+from bank_pipeline.cli import audit, bench, db, fraud, projections
 from bank_pipeline.cli.errors import fail, operator_errors
 from bank_pipeline.cli.replay import replay
 from bank_pipeline.cli.simulate import simulate
@@ -28,6 +28,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
 app.add_typer(bench.app, name="bench")
 app.add_typer(projections.app, name="projections")
+app.add_typer(fraud.app, name="fraud")
 app.command()(simulate)
 app.command()(replay)
 app.command()(statement)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
 from bank_pipeline.domain.events import AccountCredited, AccountDebited, event_from_stored
 from bank_pipeline.domain.fraud import AccountProfile, Alert, FraudThresholds, Movement, judge
-from bank_pipeline.store import EventStore, RecordedEvent
+from bank_pipeline.store import RecordedEvent
+from bank_pipeline.store.event_store import read_final_events
 from bank_pipeline.store.records import Checkpoint
 
 DETECTOR = "fast_path"
@@ -65,32 +65,35 @@ def movement_of(event: RecordedEvent) -> Movement | None:
     )
 
 
+def read_checkpoint(conn: psycopg.Connection) -> Checkpoint:
+    row = conn.execute("SELECT transaction_id, global_position FROM fraud.checkpoints WHERE detector = %s", (DETECTOR,))
+    return Checkpoint(*row.fetchone())
+
+
 class FraudDetector:
-    def __init__(
-        self, pool: ConnectionPool, limits: FraudThresholds | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE
-    ):
-        self.pool = pool
+    """Judges batches on the connection it is given (a pool's, or a worker's own)."""
+
+    def __init__(self, limits: FraudThresholds | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE):
         self.limits = limits or FraudThresholds()
         self.batch_size = batch_size
-        self._store = EventStore(pool)
         self._profiles: dict[str, AccountProfile] | None = None
         self._at: Checkpoint | None = None  # the checkpoint the profiles reflect
 
-    def catch_up(self) -> list[DetectedBatch]:
+    def catch_up(self, conn: psycopg.Connection) -> list[DetectedBatch]:
         """Judge every final event not judged yet, batch by batch."""
         batches = []
-        while (batch := self.detect_next_batch()) is not None:
+        while (batch := self.detect_next_batch(conn)) is not None:
             batches.append(batch)
         return batches
 
-    def detect_next_batch(self) -> DetectedBatch | None:
+    def detect_next_batch(self, conn: psycopg.Connection) -> DetectedBatch | None:
         """Judge the next batch of final events and record its alerts; None when there was nothing new."""
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with conn.transaction():
                 after = Checkpoint(*conn.execute(_LOCK_CHECKPOINT, (DETECTOR,)).fetchone())
                 if self._profiles is None or self._at != after:
                     self._rebuild(conn, after)
-                events = self._store.read_all(after, self.batch_size, conn=conn)
+                events = read_final_events(conn, after, self.batch_size)
                 if not events:
                     return None
                 alerts = self._judge(events)
@@ -118,7 +121,7 @@ class FraudDetector:
         profiles: dict[str, AccountProfile] = {}
         after = Checkpoint(0, 0)
         while after < upto:
-            events = [e for e in self._store.read_all(after, 5_000, conn=conn) if e.checkpoint <= upto]
+            events = [e for e in read_final_events(conn, after, 5_000) if e.checkpoint <= upto]
             if not events:
                 break
             for event in events:

@@ -278,18 +278,7 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """The next `limit` final events after `after`, in delivery order. Never skips a late commit."""
         with self._connection(conn) as connection:
-            rows = (
-                _cursor(connection)
-                .execute(
-                    f"SELECT {EVENT_COLUMNS} FROM event_store.events "
-                    "WHERE (transaction_id, global_position) > (%s, %s) "
-                    "AND transaction_id < event_store.read_horizon() "
-                    "ORDER BY transaction_id, global_position LIMIT %s",
-                    (after.transaction_id, after.global_position, limit),
-                )
-                .fetchall()
-            )
-        return [_recorded(row) for row in rows]
+            return read_final_events(connection, after, limit)
 
     def newest_checkpoint(self, *, conn: psycopg.Connection | None = None) -> Checkpoint:
         """The checkpoint of the newest committed event, final or not (START when there is none): what a
@@ -369,6 +358,23 @@ class EventStore:
                 )
             except psycopg.Error as error:
                 raise translate(error) from error
+
+
+def read_final_events(conn: psycopg.Connection, after: Checkpoint, limit: int) -> list[RecordedEvent]:
+    """The next `limit` final events after `after`, in delivery order, on the caller's connection (and in its
+    transaction): what a subscriber that keeps its checkpoint in the same database reads."""
+    rows = (
+        _cursor(conn)
+        .execute(
+            f"SELECT {EVENT_COLUMNS} FROM event_store.events "
+            "WHERE (transaction_id, global_position) > (%s, %s) "
+            "AND transaction_id < event_store.read_horizon() "
+            "ORDER BY transaction_id, global_position LIMIT %s",
+            (after.transaction_id, after.global_position, limit),
+        )
+        .fetchall()
+    )
+    return [_recorded(row) for row in rows]
 
 
 def _documents(

@@ -59,7 +59,8 @@ def bank(fresh_database_url):
 
 def test_the_detector_raises_what_the_rules_raise_once_and_moves_its_checkpoint(bank) -> None:
     pool, store = bank
-    batches = FraudDetector(pool).catch_up()
+    with pool.connection() as conn:
+        batches = FraudDetector().catch_up(conn)
 
     alerts = stored_alerts(pool)
     assert sorted(alerts) == expected_alerts(store)
@@ -76,17 +77,19 @@ def test_the_detector_raises_what_the_rules_raise_once_and_moves_its_checkpoint(
     assert seen == sum(batch.events for batch in batches) == len(list(store.iter_all()))
     assert latency is True
 
-    assert FraudDetector(pool).catch_up() == []  # a restarted detector finds nothing new
+    with pool.connection() as conn:
+        assert FraudDetector().catch_up(conn) == []  # a restarted detector finds nothing new
     assert stored_alerts(pool) == alerts
 
 
 def test_small_batches_and_restarts_judge_exactly_like_one_pass(bank) -> None:
     pool, store = bank
-    for _ in range(50):  # a new detector (a restart) every few batches of 7 events
-        detector = FraudDetector(pool, batch_size=7)
-        for _ in range(3):
-            detector.detect_next_batch()
-    FraudDetector(pool, batch_size=7).catch_up()
+    with pool.connection() as conn:
+        for _ in range(50):  # a new detector (a restart) every few batches of 7 events
+            detector = FraudDetector(batch_size=7)
+            for _ in range(3):
+                detector.detect_next_batch(conn)
+        FraudDetector(batch_size=7).catch_up(conn)
     assert sorted(stored_alerts(pool)) == expected_alerts(store)
 
 
@@ -102,10 +105,11 @@ def test_a_failure_halfway_through_a_batch_keeps_nothing_of_it_and_the_next_run_
         return real_judge(*args, **kwargs)
 
     monkeypatch.setattr(detector_module, "judge", failing_judge)
-    detector = FraudDetector(pool, batch_size=25)
-    with pytest.raises(ConnectionError):
-        detector.catch_up()
-    kept = stored_alerts(pool)
-    detector.catch_up()  # the same detector: its profiles are rebuilt from the checkpoint first
+    detector = FraudDetector(batch_size=25)
+    with pool.connection() as conn:
+        with pytest.raises(ConnectionError):
+            detector.catch_up(conn)
+        kept = stored_alerts(pool)
+        detector.catch_up(conn)  # the same detector: its profiles are rebuilt from the checkpoint first
     assert set(kept) <= set(stored_alerts(pool))
     assert sorted(stored_alerts(pool)) == expected_alerts(store)

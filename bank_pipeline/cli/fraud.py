@@ -1,0 +1,75 @@
+"""`bank-pipeline fraud`: the fast-path detector in the foreground, and the alerts it raised."""
+
+import json
+import logging
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bank_pipeline.cli.errors import fail, operator_errors
+from bank_pipeline.fraud.detector import DEFAULT_BATCH_SIZE
+from bank_pipeline.fraud.worker import DEFAULT_POLL_INTERVAL
+
+app = typer.Typer(help="Fraud detection on the event stream.", no_args_is_help=True)
+
+
+@app.command()
+@operator_errors
+def worker(
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, min=1, help="Events judged per transaction at most."),
+    poll_interval: float = typer.Option(
+        DEFAULT_POLL_INTERVAL, min=0.01, help="Seconds between looks for new events when no NOTIFY wakes it."
+    ),
+    freeze: bool = typer.Option(
+        True, "--freeze/--no-freeze", help="Freeze the account of every high-severity alert (an audited command)."
+    ),
+) -> None:
+    """Judge every entry as soon as it is final with the fraud rules, record the alerts (schema `fraud`) and
+    freeze the accounts of high-severity ones. Logs to stderr; SIGTERM or Ctrl-C stops it after the current
+    batch. After a crash, start it again: it resumes from its checkpoint, no event skipped, no alert twice."""
+    from bank_pipeline.fraud.worker import FraudWorker
+    from bank_pipeline.runtime import Runtime
+    from bank_pipeline.store.stream_worker import run_until_signalled
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = Runtime.open().url
+    run_until_signalled(FraudWorker(url, batch_size=batch_size, poll_interval=poll_interval, freeze_on_high=freeze))
+
+
+@app.command()
+@operator_errors
+def alerts(
+    account: str | None = typer.Option(None, "--account", help="Only this account's alerts."),
+    limit: int = typer.Option(50, min=1, max=10_000, help="How many of the newest alerts."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document per line instead of a table."),
+) -> None:
+    """The newest fraud alerts: rule, severity, score, the event that set them off, and what was done."""
+    from bank_pipeline.runtime import Runtime
+
+    with Runtime.open() as runtime, runtime.pool.connection() as conn:
+        if conn.execute("SELECT to_regclass('fraud.alerts')").fetchone()[0] is None:
+            fail("the database has no fraud schema yet: run `bank-pipeline db migrate` first")
+        rows = conn.execute(
+            "SELECT alert_id, rule, severity, score::float, account_id, global_position, occurred_at, "
+            "       extract(epoch FROM detected_at - recorded_at) * 1000, action, evidence "
+            "  FROM fraud.alerts WHERE %(account)s::text IS NULL OR account_id = %(account)s "
+            " ORDER BY alert_id DESC LIMIT %(limit)s",
+            {"account": account, "limit": limit},
+        ).fetchall()
+    if as_json:
+        keys = ("alert_id", "rule", "severity", "score", "account_id", "position", "occurred_at", "latency_ms",
+                "action", "evidence")  # fmt: skip
+        for row in rows:
+            document = dict(zip(keys, row, strict=True))
+            document["occurred_at"] = document["occurred_at"].isoformat()
+            document["latency_ms"] = round(float(document["latency_ms"]), 1)
+            typer.echo(json.dumps(document))
+        return
+    table = Table("alert", "rule", "severity", "score", "account", "event", "business time", "ms", "action")
+    for alert_id, rule, severity, score, account_id, position, occurred_at, latency, action, _ in rows:
+        table.add_row(
+            str(alert_id), rule, severity, f"{score:.2f}", account_id, str(position), occurred_at.isoformat(),
+            f"{float(latency):.0f}", action or "",
+        )  # fmt: skip
+    Console().print(table)

@@ -1,0 +1,120 @@
+"""High-severity alerts freeze their account through the command path, exactly once even when the first attempt
+died between the freeze and recording it; the worker judges appends as they arrive."""
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bank_pipeline.application import CommandHandler
+from bank_pipeline.db.connection import pool as make_pool
+from bank_pipeline.domain import commands as c
+from bank_pipeline.domain.errors import AccountFrozen
+from bank_pipeline.fraud.actions import ACTOR, act_on_high_alerts
+from bank_pipeline.fraud.detector import FraudDetector
+from bank_pipeline.fraud.worker import FraudWorker
+from bank_pipeline.store import EventStore
+from bank_pipeline_tests.fraud.test_detector import build_fraudulent_history
+
+
+@pytest.fixture
+def bank(fresh_database_url):
+    with make_pool(fresh_database_url, max_size=4) as pool:
+        store = EventStore(pool)
+        build_fraudulent_history(CommandHandler(store))
+        yield pool, store
+
+
+def freezes(store: EventStore, account_id: str) -> list:
+    return [e for e in store.read_stream(f"account-{account_id}") if e.event_type == "AccountFrozen"]
+
+
+def test_high_alerts_freeze_their_accounts_once(bank) -> None:
+    pool, store = bank
+    handler = CommandHandler(store)
+    with pool.connection() as conn:
+        FraudDetector().catch_up(conn)
+        high = conn.execute(
+            "SELECT alert_id, account_id FROM fraud.alerts WHERE severity = 'high' ORDER BY alert_id"
+        ).fetchall()
+        assert {"tested-acct", "mule-acct"} <= {account for _, account in high}
+        # The first attempt at the oldest alert froze its account and died before recording it.
+        first_id, first_account = high[0]
+        handler.execute(
+            c.FreezeAccount(first_account, f"fraud alert {first_id}: " + conn.execute(
+                "SELECT rule || ' at event ' || global_position FROM fraud.alerts WHERE alert_id = %s", (first_id,)
+            ).fetchone()[0]),
+            idempotency_key=f"fraud-alert-{first_id}", actor=ACTOR, causation_id=f"fraud-alert-{first_id}",
+        )  # fmt: skip
+
+        actions = act_on_high_alerts(conn, handler)
+        assert act_on_high_alerts(conn, handler) == []  # nothing left to act on
+        recorded = dict(conn.execute("SELECT alert_id, action FROM fraud.alerts WHERE severity = 'high'").fetchall())
+
+    assert [a.alert_id for a in actions] == [alert_id for alert_id, _ in high]
+    assert actions[0].outcome == "frozen" and actions[0].position is not None
+    for account in {account for _, account in high}:  # never two freezes for one episode of alerts
+        assert len([f for f in freezes(store, account) if f.metadata["actor"] == ACTOR]) <= 1
+    for account in ("tested-acct", "mule-acct"):
+        assert len([f for f in freezes(store, account) if f.metadata["actor"] == ACTOR]) == 1
+        outcomes = [recorded[alert_id] for alert_id, owner in high if owner == account]
+        assert outcomes[0] == "frozen" and set(outcomes[1:]) <= {AccountFrozen.code}
+    with pytest.raises(AccountFrozen):
+        handler.execute(c.DebitAccount("tested-acct", 1, "EUR", "after-freeze", "Web shop"))
+
+
+def test_the_worker_judges_appends_as_they_arrive_and_freezes(fresh_database_url) -> None:
+    with make_pool(fresh_database_url, max_size=4) as pool:
+        store = EventStore(pool)
+        handler = CommandHandler(store)
+        start = datetime.now(UTC) - timedelta(hours=1)
+        handler.execute(c.RegisterCustomer("w-cust", "Walter", "w@example.org", "1 St"), occurred_at=start)
+        handler.execute(c.ChangeKycStatus("w-cust", "verified"), occurred_at=start)
+        handler.execute(c.OpenAccount("w-acct", "w-cust", "EUR", "current", 0), occurred_at=start)
+        handler.execute(c.CreditAccount("w-acct", 100_000, "EUR", "w-in", "Employer", "salary"), occurred_at=start)
+
+        worker = FraudWorker(fresh_database_url, poll_interval=30)
+        stop = threading.Event()
+        thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            for n in range(10):  # a card-testing burst, appended while the worker runs
+                handler.execute(c.DebitAccount("w-acct", 10 + n, "EUR", f"w-card-{n}", f"Web shop {n}"))
+            deadline = time.monotonic() + 20
+            while not freezes(store, "w-acct") and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+        with pool.connection() as conn:
+            alerts = conn.execute("SELECT rule, action FROM fraud.alerts WHERE account_id = 'w-acct'").fetchall()
+        frozen = freezes(store, "w-acct")
+    assert ("card_testing", "frozen") in alerts
+    assert len(frozen) == 1
+    assert worker.wake_ups["notify"] >= 1  # woken by the appends, not by the 30 s poll
+
+
+def test_the_alerts_command_lists_them(bank, fresh_database_url, monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from bank_pipeline.cli.main import app
+    from bank_pipeline.settings import get_settings
+
+    pool, _ = bank
+    with pool.connection() as conn:
+        FraudDetector().catch_up(conn)
+    monkeypatch.setenv("BANK_PIPELINE_DATABASE_URL", fresh_database_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["fraud", "alerts", "--account", "tested-acct", "--json"])
+        table = CliRunner().invoke(app, ["fraud", "alerts"], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    [alert] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (alert["rule"], alert["severity"], alert["account_id"]) == ("card_testing", "high", "tested-acct")
+    assert alert["latency_ms"] >= 0 and alert["evidence"]["payments"] == 8
+    assert table.exit_code == 0 and "card_testing" in table.stdout
