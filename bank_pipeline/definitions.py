@@ -10,6 +10,7 @@ from bank_pipeline.defs.event_store.schedules import (
     daily_event_store_maintenance,
     event_store_maintenance_job,
 )
+from bank_pipeline.defs.fraud.assets import daily_fraud_metrics
 from bank_pipeline.defs.ingestion.assets import ingested_landing_file, quarantine_report
 from bank_pipeline.defs.ingestion.jobs import ingest_landing_file_job
 from bank_pipeline.defs.ingestion.sensors import landing_zone_sensor
@@ -32,6 +33,7 @@ defs = dg.Definitions(
         read_model,
         daily_ledger_totals,
         monthly_statements,
+        daily_fraud_metrics,
     ],
     asset_checks=[event_store_history_is_intact],
     jobs=[

@@ -118,3 +118,27 @@ def test_the_alerts_command_lists_them(bank, fresh_database_url, monkeypatch) ->
     assert (alert["rule"], alert["severity"], alert["account_id"]) == ("card_testing", "high", "tested-acct")
     assert alert["latency_ms"] >= 0 and alert["evidence"]["payments"] == 8
     assert table.exit_code == 0 and "card_testing" in table.stdout
+
+
+def test_the_daily_metrics_asset_counts_the_day_s_alerts(bank, fresh_database_url, dagster_instance) -> None:
+    import dagster as dg
+
+    from bank_pipeline.defs.fraud.assets import daily_fraud_metrics
+    from bank_pipeline.defs.resources import BankDatabase
+
+    pool, store = bank
+    with pool.connection() as conn:
+        FraudDetector().catch_up(conn)
+        act_on_high_alerts(conn, CommandHandler(store))
+        expected = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE severity = 'high'), count(*) FILTER (WHERE action = 'frozen') "
+            "FROM fraud.alerts WHERE occurred_at >= '2026-03-02' AND occurred_at < '2026-03-03'"
+        ).fetchone()
+    result = dg.materialize(
+        [daily_fraud_metrics], partition_key="2026-03-02", instance=dagster_instance,
+        resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
+    )  # fmt: skip
+    [event] = result.get_asset_materialization_events()
+    metadata = {key: value.value for key, value in event.materialization.metadata.items()}
+    assert (metadata["alerts"], metadata["high_severity_alerts"], metadata["accounts_frozen"]) == expected
+    assert expected[0] >= 2 and "card_testing" in metadata["by_rule"]
