@@ -11,6 +11,7 @@ from bank_pipeline.defs.event_store.schedules import (
     event_store_maintenance_job,
 )
 from bank_pipeline.defs.fraud.assets import daily_fraud_metrics
+from bank_pipeline.defs.fraud.investigation import fraud_cases, fraud_investigation_sensor, investigate_fraud_job
 from bank_pipeline.defs.ingestion.assets import ingested_landing_file, quarantine_report
 from bank_pipeline.defs.ingestion.jobs import ingest_landing_file_job
 from bank_pipeline.defs.ingestion.sensors import landing_zone_sensor
@@ -34,6 +35,7 @@ defs = dg.Definitions(
         daily_ledger_totals,
         monthly_statements,
         daily_fraud_metrics,
+        fraud_cases,
     ],
     asset_checks=[event_store_history_is_intact],
     jobs=[
@@ -44,6 +46,7 @@ defs = dg.Definitions(
         replay_account,
         monthly_statements_job,
         statements_for_a_range,
+        investigate_fraud_job,
     ],
     schedules=[
         daily_event_store_maintenance,
@@ -51,6 +54,6 @@ defs = dg.Definitions(
         read_model_every_five_minutes,
         monthly_statements_schedule,
     ],
-    sensors=[landing_zone_sensor, read_model_after_ingestion],
+    sensors=[landing_zone_sensor, read_model_after_ingestion, fraud_investigation_sensor],
     resources=resources(),
 )
