@@ -29,6 +29,7 @@ waking up and per-batch fixed cost, not in judging.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import random
@@ -355,6 +356,7 @@ def _drive(
             messages.put(("ready", _open_funded_accounts(bus, run_id, accounts + burst_accounts)))
             plan = _plan(random.Random(run_id), run_id, accounts, burst_accounts, events_per_second, seconds,
                          burst_every)  # fmt: skip
+            gc.freeze()  # the set-up's and the plan's objects: no full collection walks them mid-schedule
             go.wait()
 
             latencies = array("d")

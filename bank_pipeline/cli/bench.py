@@ -198,6 +198,31 @@ def statements(
     bench_statements.render(report, console)
 
 
+@app.command()
+@operator_errors
+def fraud(
+    events_per_second: int = typer.Option(
+        1_000, min=2, help="Events appended a second (internal transfers, 2 each; card-test debits, 1 each)."
+    ),
+    seconds: int = typer.Option(20, min=1, help="Duration of the measured phase."),
+    accounts: int = typer.Option(2_000, min=2, help="Accounts the transfers pick from."),
+    burst_every: float = typer.Option(
+        0.5, min=0.05, help="Seconds between card-testing bursts, each on an account of its own."
+    ),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """Fraud fast path: commit → alert latency under a steady load with card testing (goal: p99 ≤ 50 ms at 1,000/s)."""
+    from bank_pipeline.bench import fraud as bench_fraud
+
+    if burst_every > seconds:
+        fail("--burst-every must not be longer than --seconds")
+    console = Console()
+    with _bench_errors():
+        report = bench_fraud.run(events_per_second=events_per_second, seconds=seconds, accounts=accounts,
+                                 burst_every=burst_every, keep=keep, console=console)  # fmt: skip
+    bench_fraud.render(report, console)
+
+
 @app.command("fraud-quality")
 @operator_errors
 def fraud_quality(
