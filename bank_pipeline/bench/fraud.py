@@ -57,7 +57,7 @@ from bank_pipeline.bench.common import (
     rate,
     server_description,
 )
-from bank_pipeline.bench.projection_lag import ACCOUNTS, EVENTS_PER_TRANSFER, OPENING_BALANCE, _expect
+from bank_pipeline.bench.projection_lag import ACCOUNTS, EVENTS_PER_TRANSFER, OPENING_BALANCE, expect_message
 from bank_pipeline.db.connection import connect
 from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.domain.fraud import FraudThresholds
@@ -179,7 +179,7 @@ def measure(
             )
             worker.start()
             driver.start()
-            ready: Checkpoint = _expect(messages, "ready", (worker, driver), timeout=SETUP_TIMEOUT)
+            ready: Checkpoint = expect_message(messages, "ready", (worker, driver), timeout=SETUP_TIMEOUT)
             _wait_until_judged(conn, ready, timeout=SETUP_TIMEOUT)  # measure from a caught-up detector
             checkpoint(url)  # statistics as a running system has them, and no dirty buffers of the set-up
             progress.update(task, total=1, completed=1)
@@ -188,11 +188,11 @@ def measure(
                 total=None,
             )
             go.set()
-            appended: dict[str, Any] = _expect(messages, "appended", (worker, driver), timeout=seconds + 600)
+            appended: dict[str, Any] = expect_message(messages, "appended", (worker, driver), timeout=seconds + 600)
             _wait_until_judged(conn, appended["checkpoint"], timeout=600)
             catch_up_seconds = time.time() - appended["finished"]
             worker.terminate()  # SIGTERM: the worker finishes its batch and reports
-            judged: dict[str, Any] = _expect(messages, "judged", (worker,), timeout=60)
+            judged: dict[str, Any] = expect_message(messages, "judged", (worker,), timeout=60)
         finally:
             for process in (worker, driver):
                 if process.is_alive():

@@ -115,17 +115,17 @@ def measure_lag(
             task = progress.add_task(f"setting up {accounts:,} accounts, starting the worker", total=None, detail="")
             worker.start()
             driver.start()
-            ready: Checkpoint = _expect(messages, "ready", (worker, driver), timeout=SETUP_TIMEOUT)
+            ready: Checkpoint = expect_message(messages, "ready", (worker, driver), timeout=SETUP_TIMEOUT)
             wait_until_projected(conn, ready, timeout=SETUP_TIMEOUT)  # measure from a caught-up read model
             checkpoint(url)  # statistics as a running system has them, and no dirty buffers of the set-up
             progress.update(task, total=1, completed=1)
             progress.add_task(f"{events_per_second:,} events/s for {seconds}s", total=None, detail="")
             go.set()
-            appended: dict[str, Any] = _expect(messages, "appended", (worker, driver), timeout=seconds + 600)
+            appended: dict[str, Any] = expect_message(messages, "appended", (worker, driver), timeout=seconds + 600)
             wait_until_projected(conn, appended["checkpoint"], timeout=600)
             catch_up_seconds = time.time() - appended["finished"]
             worker.terminate()  # SIGTERM: the worker finishes its batch and reports
-            projected: dict[str, Any] = _expect(messages, "projected", (worker,), timeout=60)
+            projected: dict[str, Any] = expect_message(messages, "projected", (worker,), timeout=60)
         finally:
             for process in (worker, driver):
                 if process.is_alive():
@@ -156,7 +156,7 @@ def measure_lag(
     )
 
 
-def _expect(messages: Any, kind: str, processes: tuple, *, timeout: float) -> Any:
+def expect_message(messages: Any, kind: str, processes: tuple, *, timeout: float) -> Any:
     """The next message, which must be `kind`; a failure or a process that died fails the benchmark."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
