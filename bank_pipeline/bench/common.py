@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from bank_pipeline.db.connection import connect, database_url
 from bank_pipeline.db.databases import create_database, drop_database
 from bank_pipeline.db.migrations import migrate
+from bank_pipeline.store.records import Checkpoint
 
 #: Every benchmark runs in this database on the configured server, re-created for each run.
 BENCH_DATABASE = "bank_pipeline_bench"
@@ -309,3 +311,22 @@ def signal_ready(ready: Any) -> None:
 
 def worker_failure(index: int, error: BaseException) -> BenchFailed:
     return BenchFailed(f"worker {index}: {type(error).__name__}: {error}")
+
+
+def open_funded_accounts(bus: Any, run_id: str, accounts: list[str], owner_name: str, funds: int) -> Checkpoint:
+    """Through a CommandBus: register a verified owner per account, open it in EUR and credit it `funds`, which
+    also warms the bus's cache; returns the checkpoint of the last credit."""
+    from bank_pipeline.domain import commands as c
+
+    keys = itertools.count()
+
+    def all_of(commands: list) -> list:
+        futures = [bus.submit(command, idempotency_key=f"{run_id}-setup-{next(keys)}") for command in commands]
+        return [future.result() for future in futures]
+
+    owners = [f"{account}-owner" for account in accounts]
+    all_of([c.RegisterCustomer(o, owner_name, f"{o}@example.org", "1 Bench St") for o in owners])
+    all_of([c.ChangeKycStatus(o, "verified") for o in owners])
+    all_of([c.OpenAccount(a, o, "EUR") for a, o in zip(accounts, owners, strict=True)])
+    funded = all_of([c.CreditAccount(a, funds, "EUR", f"{a}-funds", "Bench") for a in accounts])
+    return max(result.checkpoint for result in funded)

@@ -30,7 +30,6 @@ waking up and per-batch fixed cost, not in judging.
 from __future__ import annotations
 
 import gc
-import itertools
 import logging
 import random
 import time
@@ -54,6 +53,7 @@ from bank_pipeline.bench.common import (
     checkpoint,
     machine_load,
     milliseconds,
+    open_funded_accounts,
     rate,
     server_description,
 )
@@ -353,7 +353,9 @@ def _drive(
 
     try:
         with make_pool(url, min_size=2, max_size=3) as pool, CommandBus(CommandHandler(EventStore(pool))) as bus:
-            messages.put(("ready", _open_funded_accounts(bus, run_id, accounts + burst_accounts)))
+            messages.put(
+                ("ready", open_funded_accounts(bus, run_id, accounts + burst_accounts, "Fraud Bench", OPENING_BALANCE))
+            )
             plan = _plan(random.Random(run_id), run_id, accounts, burst_accounts, events_per_second, seconds,
                          burst_every)  # fmt: skip
             gc.freeze()  # the set-up's and the plan's objects: no full collection walks them mid-schedule
@@ -385,25 +387,6 @@ def _drive(
         }))  # fmt: skip
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the benchmark
         messages.put(("failed", f"driver: {type(error).__name__}: {error}"))
-
-
-def _open_funded_accounts(bus: Any, run_id: str, accounts: list[str]) -> Checkpoint:
-    """Register a verified owner per account, open it in EUR and fund it, which also warms the bus's cache;
-    returns the checkpoint of the last funding."""
-    from bank_pipeline.domain import commands as c
-
-    keys = itertools.count()
-
-    def all_of(commands: list) -> list:
-        futures = [bus.submit(command, idempotency_key=f"{run_id}-setup-{next(keys)}") for command in commands]
-        return [future.result() for future in futures]
-
-    owners = [f"{account}-owner" for account in accounts]
-    all_of([c.RegisterCustomer(o, "Fraud Bench", f"{o}@example.org", "1 Bench St") for o in owners])
-    all_of([c.ChangeKycStatus(o, "verified") for o in owners])
-    all_of([c.OpenAccount(a, o, "EUR") for a, o in zip(accounts, owners, strict=True)])
-    funded = all_of([c.CreditAccount(a, OPENING_BALANCE, "EUR", f"{a}-funds", "Bench") for a in accounts])
-    return max(result.checkpoint for result in funded)
 
 
 def _plan(

@@ -13,7 +13,6 @@ Only events appended during the measured phase count. Goal: p99 ≤ 200 ms at 1,
 
 from __future__ import annotations
 
-import itertools
 import math
 import queue
 import random
@@ -35,6 +34,7 @@ from bank_pipeline.bench.common import (
     checkpoint,
     machine_load,
     milliseconds,
+    open_funded_accounts,
     rate,
     server_description,
 )
@@ -216,18 +216,7 @@ def _drive(url: str, run_id: str, accounts: list[str], events_per_second: int, s
 
     try:
         with make_pool(url, min_size=2, max_size=3) as pool, CommandBus(CommandHandler(EventStore(pool))) as bus:
-            keys = itertools.count()
-
-            def all_of(commands: list) -> list:
-                futures = [bus.submit(command, idempotency_key=f"{run_id}-setup-{next(keys)}") for command in commands]
-                return [future.result() for future in futures]
-
-            owners = [f"{account}-owner" for account in accounts]
-            all_of([c.RegisterCustomer(o, "Lag Bench", f"{o}@example.org", "1 Bench St") for o in owners])
-            all_of([c.ChangeKycStatus(o, "verified") for o in owners])
-            all_of([c.OpenAccount(a, o, "EUR") for a, o in zip(accounts, owners, strict=True)])
-            warm = all_of([c.CreditAccount(a, OPENING_BALANCE, "EUR", f"{a}-funds", "Bench") for a in accounts])
-            messages.put(("ready", max(result.checkpoint for result in warm)))
+            messages.put(("ready", open_funded_accounts(bus, run_id, accounts, "Lag Bench", OPENING_BALANCE)))
             go.wait()
 
             rng = random.Random(run_id)
