@@ -2,14 +2,15 @@
 
 The real path, end to end: the simulator writes a bank into a temporary landing zone, every file is ingested as
 `bench ingest` does it (read, validate, commands through one CommandBus) into a fresh bench database, then one
-`FraudDetector` judges every event (`catch_up`, no freezing: nothing acts on the alerts, so the simulated
-traffic books as written). The alerts are then scored against `_labels/fraud_labels.csv`.
+`FraudDetector` judges every entry and every outbound transfer request (`catch_up`, no freezing: nothing acts on
+the alerts, so the simulated traffic books as written). The alerts are then scored against `_labels/fraud_labels.csv`.
 
 Scoring:
 - A labelled instance is (pattern, account_id, day): one episode of one pattern on one account and business day
   (structuring spread over several days is one instance per day).
-- A labelled record becomes entries whose `transfer_id` is the record id (transactions, camt.054 credits) or
-  `outbound_transfer_id(account_id, record_id)` (pain.001 transfers, debited when they settle).
+- A labelled record becomes judged events whose `transfer_id` is the record id (transactions, camt.054 credits)
+  or `outbound_transfer_id(account_id, record_id)` (pain.001 transfers, judged when requested; their settlement
+  debit a day later carries the same id).
 - An alert hits an instance when the entry that set it off (the event at its global_position), or any entry its
   evidence names (`positions`, `credit_position`), carries one of that instance's records.
 - Recall of a pattern = instances hit / instances. Precision of a rule = its alerts that hit some instance /
@@ -35,7 +36,7 @@ from rich.table import Table
 
 from bank_pipeline.bench.common import bench_database, machine_load, server_description
 from bank_pipeline.db.connection import connect
-from bank_pipeline.fraud.detector import ENTRY_TYPES, FraudDetector
+from bank_pipeline.fraud.detector import JUDGED_TYPES, FraudDetector
 from bank_pipeline.ingest.commands import outbound_transfer_id
 from bank_pipeline.ingest.ingestion import Ingestion
 from bank_pipeline.ingest.validation import prepare as prepare_validation
@@ -62,7 +63,7 @@ class PatternScore:
     pattern: str
     instances: int
     hit: int
-    not_fully_booked: int  # instances with a labelled record that booked no entry (not settled, or rejected)
+    not_fully_booked: int  # instances with a labelled record that reached no judged event (quarantined, refused)
     #: hit by an alert on the labelled account itself, not only on a helper account whose money the fraud moved
     #: (a mule's payers, a pass-through's source: their side of a labelled transfer is a labelled entry too)
     hit_on_account: int = 0
@@ -292,7 +293,7 @@ class FraudQualityReport:
     days: int
     seed: int
     events: int  # appended by ingestion
-    entries: int  # of them, AccountCredited/AccountDebited: what the detector judges
+    entries: int  # of them, entries and outbound transfer requests: what the detector judges
     quarantined: int
     simulate_seconds: float
     ingest_seconds: float
@@ -379,7 +380,7 @@ def read_alerts(conn: Any) -> pl.DataFrame:
 def read_entries(conn: Any) -> pl.DataFrame:
     rows = conn.execute(
         "SELECT global_position, payload->>'transfer_id' FROM event_store.events WHERE event_type = ANY(%s)",
-        (list(ENTRY_TYPES),),
+        (list(JUDGED_TYPES),),
     ).fetchall()
     return pl.DataFrame(rows, schema={"global_position": pl.Int64, "transfer_id": pl.String}, orient="row")
 
@@ -392,8 +393,8 @@ def render(report: FraudQualityReport, console: Console) -> None:
     console.print(
         f"bench fraud-quality: {report.customers:,} customers, {report.days} days, seed {report.seed}"
         f"{' (the scoring seed)' if report.seed == SCORING_SEED else ' [yellow](not the scoring seed)[/]'}; "
-        f"{report.events:,} events ingested ({report.entries:,} entries judged, {report.quarantined:,} rows "
-        "quarantined)"
+        f"{report.events:,} events ingested ({report.entries:,} entries and transfer requests judged, "
+        f"{report.quarantined:,} rows quarantined)"
     )
     console.print(_pattern_table(result))
     console.print(_rule_table(result))
@@ -409,8 +410,8 @@ def render(report: FraudQualityReport, console: Console) -> None:
     console.print(
         f"[dim]time: simulate {report.simulate_seconds:.1f}s, ingest {report.ingest_seconds:.1f}s, detect "
         f"{report.detect_seconds:.1f}s, {report.total_seconds:.1f}s in all. An outbound SEPA transfer is "
-        "debited when it settles, the next business day: the last day's transfers never settle within the run, "
-        "and rejected ones never book (see 'not fully booked').[/]"
+        "judged when it is requested (a pain.001 file carries no time of day: its requests are dated 00:00 of "
+        "the execution date); its settlement debit only updates the profile.[/]"
     )
 
 

@@ -11,12 +11,32 @@ a restarted detector judges the next event exactly as an uninterrupted one would
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import psycopg
 from psycopg.types.json import Jsonb
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
 
-from bank_pipeline.domain.events import AccountCredited, AccountDebited, event_from_stored
-from bank_pipeline.domain.fraud import AccountProfile, Alert, FraudThresholds, Movement, judge
+from bank_pipeline.domain.events import (
+    AccountCredited,
+    AccountDebited,
+    HoldPlaced,
+    HoldReleased,
+    OutboundTransferRequested,
+    event_from_stored,
+)
+from bank_pipeline.domain.fraud import (
+    AccountProfile,
+    Alert,
+    BalanceChange,
+    FraudThresholds,
+    Movement,
+    Observation,
+    observe,
+    take_in,
+)
+from bank_pipeline.domain.fraud.profile import Direction
 from bank_pipeline.store import RecordedEvent
 from bank_pipeline.store.event_store import read_final_events
 from bank_pipeline.store.records import Checkpoint
@@ -24,6 +44,8 @@ from bank_pipeline.store.records import Checkpoint
 DETECTOR = "fast_path"
 DEFAULT_BATCH_SIZE = 1_000
 ENTRY_TYPES = (AccountCredited.event_type, AccountDebited.event_type)
+JUDGED_TYPES = (*ENTRY_TYPES, OutboundTransferRequested.event_type)  # the events a movement can come from
+OBSERVED_TYPES = frozenset((*JUDGED_TYPES, HoldPlaced.event_type, HoldReleased.event_type))
 
 _LOCK_CHECKPOINT = "SELECT transaction_id, global_position FROM fraud.checkpoints WHERE detector = %s FOR UPDATE"
 _MOVE_CHECKPOINT = (
@@ -46,23 +68,48 @@ class DetectedBatch:
     upto: Checkpoint
 
 
-def movement_of(event: RecordedEvent) -> Movement | None:
-    """The entry an event books on its account, or None for every other kind of event."""
-    if event.event_type not in ENTRY_TYPES:
+def observation_of(event: RecordedEvent) -> Observation | None:
+    """What an event means to the fraud rules: a movement to judge (an entry, or an outbound transfer when it is
+    requested), a balance change to remember (a hold, or the settlement of a transfer judged at request time),
+    or None for every other kind of event."""
+    if event.event_type not in OBSERVED_TYPES:
         return None
-    entry = event_from_stored(event.event_type, event.schema_version, event.payload)
+    fact = event_from_stored(event.event_type, event.schema_version, event.payload)
+    match fact:
+        case AccountCredited() | AccountDebited():
+            direction = "credit" if isinstance(fact, AccountCredited) else "debit"
+            return _movement(event, fact, direction, fact.balance_after, fact.counterparty)
+        case OutboundTransferRequested():
+            return _movement(event, fact, "debit", None, fact.creditor_iban)
+        case HoldPlaced():
+            return BalanceChange(fact.account_id, held=fact.amount)
+        case HoldReleased():
+            abandoned = fact.hold_id if fact.reason in ("rejected", "expired") else None
+            return BalanceChange(fact.account_id, held=-fact.amount, abandoned_transfer=abandoned)
+    return None
+
+
+def _movement(
+    event: RecordedEvent, fact: AccountCredited | AccountDebited | OutboundTransferRequested, direction: Direction,
+    balance_after: int | None, counterparty: str | None,
+) -> Movement:  # fmt: skip
     return Movement(
-        account_id=entry.account_id,
-        direction="credit" if isinstance(entry, AccountCredited) else "debit",
-        amount=entry.amount,
-        currency=entry.currency,
-        balance_after=entry.balance_after,
-        counterparty=entry.counterparty,
-        transfer_id=entry.transfer_id,
+        account_id=fact.account_id, direction=direction, amount=fact.amount, currency=fact.currency,
+        balance_after=balance_after, counterparty=counterparty, transfer_id=fact.transfer_id,
         occurred_at=event.occurred_at,
-        global_position=event.global_position,
-        transaction_id=event.transaction_id,
-    )
+        global_position=event.global_position, transaction_id=event.transaction_id,
+        with_account=counterparty is not None and is_iban(counterparty),
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=100_000)
+def is_iban(text: str) -> bool:
+    """Whether a counterparty is a bank account (an IBAN with valid check digits), not a merchant or biller name."""
+    try:
+        IBAN(text)
+    except SchwiftyException:
+        return False
+    return True
 
 
 def read_checkpoint(conn: psycopg.Connection) -> Checkpoint:
@@ -110,10 +157,10 @@ class FraudDetector:
     def _judge(self, events: list[RecordedEvent]) -> list[Alert]:
         alerts = []
         for event in events:
-            movement = movement_of(event)
-            if movement is not None:
-                profile = self._profiles.setdefault(movement.account_id, AccountProfile(movement.account_id))
-                alerts.extend(judge(movement, profile, self.limits))
+            observation = observation_of(event)
+            if observation is not None:
+                profile = self._profiles.setdefault(observation.account_id, AccountProfile(observation.account_id))
+                alerts.extend(observe(observation, profile, self.limits))
         return alerts
 
     def _rebuild(self, conn: psycopg.Connection, upto: Checkpoint) -> None:
@@ -125,12 +172,10 @@ class FraudDetector:
             if not events:
                 break
             for event in events:
-                movement = movement_of(event)
-                if movement is not None:
-                    profile = profiles.setdefault(movement.account_id, AccountProfile(movement.account_id))
-                    profile.remember(
-                        movement, window=self.limits.profile_window, counterparties=self.limits.known_counterparties
-                    )
+                observation = observation_of(event)
+                if observation is not None:
+                    profile = profiles.setdefault(observation.account_id, AccountProfile(observation.account_id))
+                    take_in(observation, profile, self.limits)
             after = events[-1].checkpoint
         for account_id, rule, fired_at in conn.execute(_LAST_ALERTS):
             profiles.setdefault(account_id, AccountProfile(account_id)).last_alert_at[rule] = fired_at

@@ -11,7 +11,7 @@ from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.domain import commands as c
 from bank_pipeline.domain.fraud import judge_all
 from bank_pipeline.fraud import detector as detector_module
-from bank_pipeline.fraud.detector import FraudDetector, movement_of
+from bank_pipeline.fraud.detector import FraudDetector, observation_of
 from bank_pipeline.store import EventStore
 from bank_pipeline_tests.projections.random_bank import build_random_bank
 
@@ -45,8 +45,8 @@ def stored_alerts(pool) -> list[tuple]:
 
 
 def expected_alerts(store: EventStore) -> list[tuple]:
-    movements = [m for m in (movement_of(e) for e in store.iter_all()) if m is not None]
-    return sorted((a.rule, a.account_id, a.global_position) for a in judge_all(movements))
+    observations = [o for o in (observation_of(e) for e in store.iter_all()) if o is not None]
+    return sorted((a.rule, a.account_id, a.global_position) for a in judge_all(observations))
 
 
 @pytest.fixture
@@ -96,15 +96,15 @@ def test_small_batches_and_restarts_judge_exactly_like_one_pass(bank) -> None:
 def test_a_failure_halfway_through_a_batch_keeps_nothing_of_it_and_the_next_run_completes(bank, monkeypatch) -> None:
     pool, store = bank
     calls = {"n": 0}
-    real_judge = detector_module.judge
+    real_observe = detector_module.observe
 
-    def failing_judge(*args, **kwargs):
+    def failing_observe(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 40:
             raise ConnectionError("the server went away")
-        return real_judge(*args, **kwargs)
+        return real_observe(*args, **kwargs)
 
-    monkeypatch.setattr(detector_module, "judge", failing_judge)
+    monkeypatch.setattr(detector_module, "observe", failing_observe)
     detector = FraudDetector(batch_size=25)
     with pool.connection() as conn:
         with pytest.raises(ConnectionError):

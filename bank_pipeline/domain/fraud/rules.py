@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bank_pipeline.domain.fraud.profile import AccountProfile, Movement
@@ -47,51 +47,80 @@ def _positions(movements: list[Movement]) -> list[int]:
 
 
 def velocity(movement: Movement, profile: AccountProfile, limits: FraudThresholds) -> Alert | None:
-    """Many payments out within a short window (tiny ones are left to card testing)."""
+    """Many more payments out within a short window than the account usually makes (tiny ones are left to card
+    testing)."""
     tiny = limits.minor(limits.tiny_payment_major, movement.currency)
-    if movement.direction != "debit" or movement.amount <= tiny:
+    if (
+        movement.direction != "debit"
+        or movement.amount <= tiny
+        or not _known_for(profile, movement, limits.baseline_after)
+    ):
         return None
     window = profile.within(movement, limits.velocity_window)
     payments = [m for m in window if m.direction == "debit" and m.amount > tiny] + [movement]
-    if len(payments) < limits.velocity_payments:
+    usual = profile.payments_out_per_day(movement.occurred_at) * limits.velocity_window / timedelta(days=1)
+    needed = max(limits.velocity_payments, limits.velocity_multiple * usual)
+    if len(payments) < needed:
+        return None
+    paid = sum(m.amount for m in payments)
+    available = profile.available_before(movement) + paid - movement.amount  # before the first of them
+    if available <= 0 or paid < limits.velocity_balance_share * available:
         return None
     return _alert(
-        "velocity", "medium", len(payments) / (2 * limits.velocity_payments), movement,
-        payments=len(payments), window_seconds=int(limits.velocity_window.total_seconds()),
-        positions=_positions(payments),
+        "velocity", "medium", len(payments) / (2 * needed), movement,
+        payments=len(payments), usual_in_window=round(usual, 2), paid=paid, available_before=available,
+        window_seconds=int(limits.velocity_window.total_seconds()), positions=_positions(payments),
     )  # fmt: skip
 
 
+def _known_for(profile: AccountProfile, movement: Movement, span: timedelta) -> bool:
+    """Whether the account has been seen long enough before `movement` for its usual behaviour to mean something."""
+    return profile.first_seen_at is not None and movement.occurred_at - profile.first_seen_at >= span
+
+
 def amount_above_history(movement: Movement, profile: AccountProfile, limits: FraudThresholds) -> Alert | None:
-    """A payment out far above the account's own usual payments."""
+    """A payment out far above the account's own usual payments, and a large part of what it has."""
     if movement.direction != "debit" or profile.payments_out < limits.history_minimum_payments:
         return None
     usual = profile.mean_payment_out
+    available = profile.available_before(movement)
     if movement.amount < limits.minor(limits.history_minimum_major, movement.currency):
         return None
-    if movement.amount < limits.history_multiple * usual:
+    if movement.amount < limits.history_multiple * usual or movement.amount < limits.history_balance_share * available:
         return None
     multiple = movement.amount / usual if usual else float("inf")
-    severity: Severity = "high" if multiple >= 2 * limits.history_multiple else "medium"
     return _alert(
-        "amount_above_history", severity, multiple / (4 * limits.history_multiple), movement,
+        "amount_above_history", "medium", multiple / (4 * limits.history_multiple), movement,
         usual_payment=round(usual), multiple=round(multiple, 1), payments_before=profile.payments_out,
+        available_before=available,
     )  # fmt: skip
 
 
 def new_counterparty_large(movement: Movement, profile: AccountProfile, limits: FraudThresholds) -> Alert | None:
-    """A large share of the balance paid to a counterparty the account never dealt with."""
-    if movement.direction != "debit" or movement.counterparty is None or profile.knows(movement.counterparty):
+    """Within a short window, most of the account's money paid away in several payments to counterparties it never
+    dealt with before. (One large payment to a new payee, like a first rent, is too ordinary to alert on: the
+    payments other than the largest must move a good part of the money too.)"""
+    if movement.direction != "debit" or not movement.with_account or profile.knows(movement.counterparty):
         return None
-    before = movement.balance_before
-    if before <= 0 or movement.amount < limits.minor(limits.new_counterparty_minimum_major, movement.currency):
+    since = movement.occurred_at - limits.new_counterparty_window
+    earlier = [
+        (m, available) for m, available in profile.first_contacts
+        if m.direction == "debit" and m.with_account and m.occurred_at >= since
+    ]  # fmt: skip
+    available = earlier[0][1] if earlier else profile.available_before(movement)
+    paid = sum(m.amount for m, _ in earlier) + movement.amount
+    if len(earlier) + 1 < limits.new_counterparty_payments:
         return None
-    share = movement.amount / before
-    if share < limits.new_counterparty_balance_share:
+    if available <= 0 or paid < limits.minor(limits.new_counterparty_minimum_major, movement.currency):
+        return None
+    share = paid / available
+    largest = max([m.amount for m, _ in earlier] + [movement.amount])
+    if share < limits.new_counterparty_balance_share or (paid - largest) < limits.new_counterparty_spread * available:
         return None
     return _alert(
         "new_counterparty_large", "high", share, movement,
-        counterparty=movement.counterparty, balance_before=before, share_of_balance=round(share, 3),
+        counterparty=movement.counterparty, payments=len(earlier) + 1, paid=paid, available_before=available,
+        share_of_available=round(share, 3), positions=_positions([m for m, _ in earlier]),
     )  # fmt: skip
 
 
@@ -120,33 +149,55 @@ def _just_below_threshold(movement: Movement, limits: FraudThresholds) -> bool:
 
 
 def card_testing(movement: Movement, profile: AccountProfile, limits: FraudThresholds) -> Alert | None:
-    """A burst of tiny payments out: someone checking which card numbers work."""
+    """A burst of tiny payments out, far more than the account usually makes in that time: someone checking
+    which card numbers work."""
     tiny = limits.minor(limits.tiny_payment_major, movement.currency)
     if movement.direction != "debit" or movement.amount > tiny:
         return None
     burst = [
         m for m in profile.within(movement, limits.card_testing_window) if m.direction == "debit" and m.amount <= tiny
     ] + [movement]
-    if len(burst) < limits.card_testing_payments:
+    usual = profile.payments_out_per_day(movement.occurred_at) * limits.card_testing_window / timedelta(days=1)
+    needed = max(limits.card_testing_payments, limits.card_testing_multiple * usual)
+    if len(burst) < needed:
         return None
     return _alert(
-        "card_testing", "high", len(burst) / (2 * limits.card_testing_payments), movement,
-        payments=len(burst), window_seconds=int(limits.card_testing_window.total_seconds()),
-        positions=_positions(burst),
+        "card_testing", "high", len(burst) / (2 * needed), movement,
+        payments=len(burst), usual_in_window=round(usual, 2),
+        window_seconds=int(limits.card_testing_window.total_seconds()), positions=_positions(burst),
     )  # fmt: skip
 
 
 def dormant_reactivation(movement: Movement, profile: AccountProfile, limits: FraudThresholds) -> Alert | None:
-    """A long-idle account that never paid anything out suddenly sends a large share of its money."""
-    if movement.direction != "debit" or profile.paid_out_ever or profile.last_moved_at is None:
+    """A long-idle account that never paid anything out sends most of its money away by several transfers within
+    hours. (A first bill or card payment that is simply large, like a first rent, is too ordinary to alert on.)"""
+    if movement.direction != "debit" or not movement.with_account or profile.last_moved_at is None:
         return None
-    idle = movement.occurred_at - profile.last_moved_at
-    before = movement.balance_before
-    if idle < limits.dormant_after or before <= 0 or movement.amount < limits.dormant_balance_share * before:
+    if profile.first_payment_out is None:  # this is its first payment out
+        first, idle, available = (
+            movement,
+            movement.occurred_at - profile.last_moved_at,
+            profile.available_before(movement),
+        )
+        paid = [movement]
+    else:
+        first, idle, available = profile.first_payment_out
+        if movement.occurred_at - first.occurred_at > limits.dormant_episode:
+            return None
+        paid = [
+            m
+            for m in profile.recent
+            if m.direction == "debit" and m.with_account and m.occurred_at >= first.occurred_at
+        ]
+        paid.append(movement)
+    total = sum(m.amount for m in paid)
+    if idle < limits.dormant_after or available <= 0 or len(paid) < limits.dormant_payments:
+        return None
+    if total < limits.dormant_balance_share * available:
         return None
     return _alert(
-        "dormant_reactivation", "high", movement.amount / before, movement,
-        idle_seconds=int(idle.total_seconds()), balance_before=before,
+        "dormant_reactivation", "high", total / available, movement,
+        idle_seconds=int(idle.total_seconds()), available_before=available, paid=total, positions=_positions(paid),
     )  # fmt: skip
 
 
@@ -169,16 +220,19 @@ def rapid_pass_through(movement: Movement, profile: AccountProfile, limits: Frau
 
 
 def mule_fan_in_out(movement: Movement, profile: AccountProfile, limits: FraudThresholds) -> Alert | None:
-    """Many payers in within hours, then most of it out again: a money mule."""
+    """Money in from many payers the account never dealt with, then most of it out again: a money mule."""
     if movement.direction != "debit":
         return None
-    window = profile.within(movement, limits.fan_in_window)
-    credits = [m for m in window if m.direction == "credit"]
-    payers = {m.counterparty for m in credits if m.counterparty is not None}
+    since = movement.occurred_at - limits.fan_in_window
+    credits = [
+        m for m, _ in profile.first_contacts if m.direction == "credit" and m.with_account and since <= m.occurred_at
+    ]
+    payers = {m.counterparty for m in credits}
     if len(payers) < limits.fan_in_payers:
         return None
     first_in = credits[0].occurred_at
-    paid_out = sum(m.amount for m in window if m.direction == "debit" and m.occurred_at >= first_in) + movement.amount
+    paid_out = sum(m.amount for m in profile.recent if m.direction == "debit" and m.occurred_at >= first_in)
+    paid_out += movement.amount
     paid_in = sum(m.amount for m in credits)
     if paid_out < limits.fan_out_share * paid_in:
         return None
