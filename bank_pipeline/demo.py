@@ -7,8 +7,11 @@
    same runs `bank-pipeline ui` shows;
 4. project the read model over the simulated business days in one run (catch up, reconcile, daily ledger
    totals), as the schedule and the post-ingestion sensor do;
-5. generate the simulated month's statements (monthly_statements, every format) into the statement store;
-6. run the event-store maintenance and audit-digest jobs (digests sealed, history verified).
+5. judge the history with the fraud fast path (what `bank-pipeline fraud worker` does as events arrive),
+   freeze the accounts of high-severity alerts through the command path, investigate the stream in Dagster
+   (fraud_cases) and score the alerts against the simulator's labels;
+6. generate the simulated month's statements (monthly_statements, every format) into the statement store;
+7. run the event-store maintenance and audit-digest jobs (digests sealed, history verified).
 
 Running it again is safe: the files are the same and finished, nothing is appended; a run that was interrupted
 is resumed (its file is still unfinished, and idempotency keys make the rows it had applied count once).
@@ -77,6 +80,16 @@ class StatementsRun:
 
 
 @dataclass
+class FraudRun:
+    events_judged: int  # this run (0 when the detector had judged everything before)
+    alerts_by_rule: dict[str, int]  # all alerts so far
+    accounts_frozen: int  # by the detector, so far
+    cases: int  # fraud.cases after the investigation
+    score: object | None  # bank_pipeline.bench.fraud_quality.Score against the simulator's labels, if present
+    example_alert: int | None
+
+
+@dataclass
 class DemoSummary:
     landing_dir: Path
     dagster_home: Path
@@ -89,6 +102,7 @@ class DemoSummary:
     digests_sealed_now: int = 0
     history_intact: bool = False
     read_model: "ReadModelRun | None" = None
+    fraud: "FraudRun | None" = None
     statements: "list[StatementsRun]" = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -152,6 +166,11 @@ def run_demo(
     timings["read model"] = time.perf_counter() - began
 
     began = time.perf_counter()
+    on_phase("judging the history for fraud, freezing, investigating", 1)
+    summary.fraud = _detect_fraud(defs, instance, landing_dir)
+    timings["fraud"] = time.perf_counter() - began
+
+    began = time.perf_counter()
     months = sorted({day.replace(day=1) for day in days})
     on_phase(f"generating the statements of {len(months)} month(s) in every format", len(months))
     for month in months:
@@ -210,6 +229,44 @@ def _project_read_model(defs: dg.Definitions, instance: dg.DagsterInstance, firs
         first_day, last_day, projected, checks, accounts, entries, balances,
         example[0] if example else None, example[1].isoformat() if example else None,
     )  # fmt: skip
+
+
+def _detect_fraud(defs: dg.Definitions, instance: dg.DagsterInstance, landing_dir: Path) -> FraudRun:
+    """The fast path over everything not judged yet, then the freezes of its high-severity alerts (as the fraud
+    worker does), one investigation run over the whole stream so far, and the alerts scored against the labels."""
+    import polars as pl
+
+    from bank_pipeline.bench.fraud_quality import INSTANCE, read_alerts, read_entries, score
+    from bank_pipeline.fraud.actions import act_on_high_alerts
+    from bank_pipeline.fraud.detector import FraudDetector, read_checkpoint
+    from bank_pipeline.simulator.fraud import PATTERNS
+    from bank_pipeline.simulator.labels import FRAUD_LABELS, LABELS_DIR
+    from bank_pipeline.store.stream_worker import show
+
+    with Runtime.open() as runtime, runtime.pool.connection() as conn:
+        judged = sum(batch.events for batch in FraudDetector().catch_up(conn))
+        while act_on_high_alerts(conn, runtime.handler):
+            pass
+        upto = read_checkpoint(conn)
+    window = {"after": "0:0", "upto": show(upto)}
+    result = defs.resolve_job_def("investigate_fraud").execute_in_process(
+        instance=instance, raise_on_error=False, tags={"source": "bank-pipeline demo"},
+        run_config={**QUIET, "ops": {"fraud_cases": {"config": window}}},
+    )  # fmt: skip
+    if not result.success:
+        raise DemoFailed("the fraud investigation run failed: see it in the Dagster UI, fix it and run the demo again")
+    labels_file = landing_dir / LABELS_DIR / FRAUD_LABELS
+    with Runtime.open() as runtime, runtime.pool.connection() as conn:
+        by_rule = dict(conn.execute("SELECT rule, count(*) FROM fraud.alerts GROUP BY 1 ORDER BY 1").fetchall())
+        frozen, cases, example = conn.execute(
+            "SELECT (SELECT count(DISTINCT account_id) FROM fraud.alerts WHERE action = 'frozen'), "
+            "(SELECT count(*) FROM fraud.cases), (SELECT min(alert_id) FROM fraud.alerts)"
+        ).fetchone()
+        graded = None
+        if labels_file.exists():
+            labels = pl.read_csv(labels_file, schema_overrides=dict.fromkeys(INSTANCE, pl.String))
+            graded = score(labels, read_alerts(conn), read_entries(conn), PATTERNS)
+    return FraudRun(judged, by_rule, frozen, cases, graded, example)
 
 
 def _generate_statements(defs: dg.Definitions, instance: dg.DagsterInstance, month: str) -> StatementsRun:

@@ -51,25 +51,52 @@ def alerts(
         if conn.execute("SELECT to_regclass('fraud.alerts')").fetchone()[0] is None:
             fail("the database has no fraud schema yet: run `bank-pipeline db migrate` first")
         rows = conn.execute(
-            "SELECT alert_id, rule, severity, score::float, account_id, global_position, occurred_at, "
-            "       extract(epoch FROM detected_at - recorded_at) * 1000, action, evidence "
-            "  FROM fraud.alerts WHERE %(account)s::text IS NULL OR account_id = %(account)s "
-            " ORDER BY alert_id DESC LIMIT %(limit)s",
+            "SELECT a.alert_id, a.rule, a.severity, a.score::float, a.account_id, a.global_position, a.occurred_at, "
+            "       extract(epoch FROM a.detected_at - a.recorded_at) * 1000, a.action, v.verdict, a.evidence "
+            "  FROM fraud.alerts a JOIN fraud.alert_verdicts v USING (alert_id) "
+            " WHERE %(account)s::text IS NULL OR a.account_id = %(account)s "
+            " ORDER BY a.alert_id DESC LIMIT %(limit)s",
             {"account": account, "limit": limit},
         ).fetchall()
     if as_json:
         keys = ("alert_id", "rule", "severity", "score", "account_id", "position", "occurred_at", "latency_ms",
-                "action", "evidence")  # fmt: skip
+                "action", "verdict", "evidence")  # fmt: skip
         for row in rows:
             document = dict(zip(keys, row, strict=True))
             document["occurred_at"] = document["occurred_at"].isoformat()
             document["latency_ms"] = round(float(document["latency_ms"]), 1)
             typer.echo(json.dumps(document))
         return
-    table = Table("alert", "rule", "severity", "score", "account", "event", "business time", "ms", "action")
-    for alert_id, rule, severity, score, account_id, position, occurred_at, latency, action, _ in rows:
+    table = Table("alert", "rule", "severity", "score", "account", "event", "business time", "ms", "action", "verdict")
+    for alert_id, rule, severity, score, account_id, position, occurred_at, latency, action, verdict, _ in rows:
         table.add_row(
             str(alert_id), rule, severity, f"{score:.2f}", account_id, str(position), occurred_at.isoformat(),
-            f"{float(latency):.0f}", action or "",
+            f"{float(latency):.0f}", action or "", verdict or "",
         )  # fmt: skip
     Console().print(table)
+
+
+@app.command()
+@operator_errors
+def review(
+    alert_id: int = typer.Argument(..., help="The alert (see `bank-pipeline fraud alerts`)."),
+    verdict: str = typer.Argument(..., help="fraud (confirmed) or legitimate (a false positive)."),
+    by: str = typer.Option(..., "--by", help="Who reviewed it: recorded with the verdict."),
+    note: str | None = typer.Option(None, "--note", help="Why, for the next investigator."),
+) -> None:
+    """Record an investigator's verdict on an alert. Reviews are kept (a new one supersedes, never replaces, the
+    last); the daily fraud metrics count them as the detector's precision per rule. Unfreezing a legitimate
+    account stays a separate, audited command."""
+    from bank_pipeline.fraud.reviews import VERDICTS, UnknownAlert, review_alert
+    from bank_pipeline.runtime import Runtime
+
+    if verdict not in VERDICTS:
+        fail(f"the verdict is one of {', '.join(VERDICTS)}, not {verdict!r}")
+    with Runtime.open() as runtime, runtime.pool.connection() as conn:
+        try:
+            recorded = review_alert(conn, alert_id, verdict, by, note)
+        except (UnknownAlert, ValueError) as error:
+            fail(str(error))
+    typer.echo(
+        f"alert {alert_id}: {recorded.verdict}, reviewed by {recorded.reviewed_by} (review {recorded.review_id})"
+    )

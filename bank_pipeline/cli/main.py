@@ -108,6 +108,20 @@ def render_demo(summary, console: Console) -> None:
             f"{read_model.entries:,} entries, {read_model.events_projected:,} events projected this run; "
             f"balances {balances or 'none'}; reconciliation: {checks}"
         )
+    fraud = summary.fraud
+    if fraud is not None:
+        alerts = ", ".join(f"{rule} {count}" for rule, count in fraud.alerts_by_rule.items()) or "none"
+        graded = fraud.score
+        quality = (
+            f"; against the simulator's labels: recall {graded.recall:.2f} ({graded.instances_hit}/{graded.instances}"
+            f" instances), precision {graded.precision:.2f} ({graded.alerts_on_fraud}/{graded.alerts} alerts)"
+            if graded is not None and graded.instances and graded.alerts
+            else ""
+        )
+        console.print(
+            f"fraud: {fraud.events_judged:,} events judged this run; alerts {alerts}; {fraud.accounts_frozen} "
+            f"account(s) frozen by the detector; {fraud.cases} case(s) investigated{quality}"
+        )
     for run in summary.statements:
         checks = ", ".join(f"{name} {'passed' if passed else '[red]FAILED[/]'}" for name, passed in run.checks.items())
         console.print(
@@ -125,7 +139,8 @@ def render_demo(summary, console: Console) -> None:
     console.print(
         f"next: `bank-pipeline ui` opens the Dagster UI on these runs (DAGSTER_HOME={summary.dagster_home}); "
         "`bank-pipeline audit verify`; `bank-pipeline db psql` then `SELECT * FROM ingest.quarantine`; "
-        "`bank-pipeline worker` keeps the read model current within a second."
+        "`bank-pipeline worker` keeps the read model current within a second; `bank-pipeline fraud alerts` lists "
+        "the fraud alerts and `bank-pipeline fraud review ID fraud|legitimate --by NAME` records a verdict."
     )
     if read_model is not None and read_model.example_account:
         console.print(

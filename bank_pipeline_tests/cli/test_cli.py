@@ -107,6 +107,12 @@ def test_demo_ingests_a_simulated_bank_through_dagster_and_a_second_run_appends_
                 "SELECT events_projected, (SELECT count(*) FROM projections.account_balances) "
                 "FROM projections.checkpoints"
             ).fetchone()
+            fraud = conn.execute(
+                "SELECT (SELECT events_seen FROM fraud.checkpoints), "
+                "(SELECT count(DISTINCT account_id) FROM fraud.alerts WHERE action = 'frozen'), "
+                "(SELECT count(*) FROM event_store.events WHERE event_type = 'AccountFrozen' "
+                "   AND metadata->>'actor' = 'fraud-detector')"
+            ).fetchone()
         second = runner.invoke(app, ["demo", "--customers", "40", "--days", "2"])
         with connect(fresh_database_url) as conn:
             events_after_second = conn.execute("SELECT count(*) FROM event_store.events").fetchone()[0]
@@ -136,8 +142,15 @@ def test_demo_ingests_a_simulated_bank_through_dagster_and_a_second_run_appends_
     )
     assert "statements_match_read_model passed" in first_text and "bank-pipeline statement --account" in first_text
     assert "first generation" in first_text
+    events_judged, frozen_by_alerts, freezes = fraud
+    # every event judged, once; each frozen account frozen by exactly one audited command
+    assert f"fraud: {events_judged:,} events judged this run" in first_text and frozen_by_alerts == freezes
+    assert events_judged == events_after_first - freezes
+    assert f"{frozen_by_alerts} account(s) frozen by the detector" in first_text
 
     assert second.exit_code == 0, second.output
     assert "ingested: 0 new file(s)" in " ".join(second.output.split())
     assert events_after_second == events_after_first
     assert "0 changed since the previous generation" in " ".join(second.output.split())
+    # the second run's detector sees only the first run's freezes, and raises nothing new
+    assert f"fraud: {freezes} events judged this run" in " ".join(second.output.split())

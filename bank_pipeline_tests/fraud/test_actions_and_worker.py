@@ -1,6 +1,7 @@
 """High-severity alerts freeze their account through the command path, exactly once even when the first attempt
 died between the freeze and recording it; the worker judges appends as they arrive."""
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -142,3 +143,71 @@ def test_the_daily_metrics_asset_counts_the_day_s_alerts(bank, fresh_database_ur
     metadata = {key: value.value for key, value in event.materialization.metadata.items()}
     assert (metadata["alerts"], metadata["high_severity_alerts"], metadata["accounts_frozen"]) == expected
     assert expected[0] >= 2 and "card_testing" in metadata["by_rule"]
+    assert (metadata["alerts_reviewed"], metadata["precision_reviewed"]) == (0, "n/a")
+
+
+def test_reviews_give_the_daily_metrics_their_precision_and_keep_every_verdict(
+    bank, fresh_database_url, dagster_instance
+) -> None:
+    import dagster as dg
+    import psycopg
+
+    from bank_pipeline.defs.fraud.assets import daily_fraud_metrics
+    from bank_pipeline.defs.resources import BankDatabase
+    from bank_pipeline.fraud.reviews import UnknownAlert, review_alert
+
+    pool, _ = bank
+    with pool.connection() as conn:
+        FraudDetector().catch_up(conn)
+        alerts = conn.execute("SELECT alert_id, rule FROM fraud.alerts ORDER BY alert_id").fetchall()
+        assert len(alerts) >= 2
+        (first, first_rule), (second, _) = alerts[:2]
+        review_alert(conn, first, "legitimate", "ana")
+        review_alert(conn, first, "fraud", "ben", note="customer confirmed the card was stolen")  # supersedes
+        review_alert(conn, second, "legitimate", "ana")
+        with pytest.raises(UnknownAlert):
+            review_alert(conn, 10**9, "fraud", "ana")
+        with pytest.raises(ValueError):
+            review_alert(conn, first, "maybe", "ana")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("UPDATE fraud.alert_reviews SET verdict = 'legitimate'")
+        history = conn.execute(
+            "SELECT verdict, reviewed_by FROM fraud.alert_reviews WHERE alert_id = %s ORDER BY review_id", (first,)
+        ).fetchall()
+    assert history == [("legitimate", "ana"), ("fraud", "ben")]
+    result = dg.materialize(
+        [daily_fraud_metrics], partition_key="2026-03-02", instance=dagster_instance,
+        resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
+    )  # fmt: skip
+    [event] = result.get_asset_materialization_events()
+    metadata = {key: value.value for key, value in event.materialization.metadata.items()}
+    assert (metadata["alerts_reviewed"], metadata["alerts_confirmed_fraud"]) == (2, 1)
+    assert (metadata["alerts_dismissed_legitimate"], metadata["precision_reviewed"]) == (1, 0.5)
+    assert f"| {first_rule} |" in metadata["by_rule"]
+
+
+def test_the_review_command_records_a_verdict_and_refuses_bad_ones(bank, fresh_database_url, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from bank_pipeline.cli.main import app
+    from bank_pipeline.settings import get_settings
+
+    pool, _ = bank
+    with pool.connection() as conn:
+        FraudDetector().catch_up(conn)
+        [alert_id] = conn.execute("SELECT min(alert_id) FROM fraud.alerts").fetchone()
+    monkeypatch.setenv("BANK_PIPELINE_DATABASE_URL", fresh_database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        done = runner.invoke(app, ["fraud", "review", str(alert_id), "fraud", "--by", "ana"])
+        unknown = runner.invoke(app, ["fraud", "review", "999999999", "fraud", "--by", "ana"])
+        bad = runner.invoke(app, ["fraud", "review", str(alert_id), "perhaps", "--by", "ana"])
+        listed = runner.invoke(app, ["fraud", "alerts", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 0 and f"alert {alert_id}: fraud, reviewed by ana" in done.stdout
+    assert unknown.exit_code == 1 and "no fraud alert 999999999" in unknown.output
+    assert bad.exit_code == 1 and "fraud, legitimate" in bad.output
+    verdicts = {doc["alert_id"]: doc["verdict"] for doc in map(json.loads, listed.stdout.splitlines())}
+    assert verdicts[alert_id] == "fraud"

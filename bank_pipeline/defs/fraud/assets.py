@@ -2,7 +2,7 @@ import dagster as dg
 
 from bank_pipeline.defs.projections.partitions import business_days, business_days_of
 from bank_pipeline.defs.resources import BankDatabase
-from bank_pipeline.fraud.metrics import day_figures, figures_markdown
+from bank_pipeline.fraud.metrics import day_figures, figures_markdown, overall_precision
 
 
 @dg.asset(
@@ -15,7 +15,9 @@ from bank_pipeline.fraud.metrics import day_figures, figures_markdown
     description=(
         "Per business day: the fast path's alerts by rule and severity, the accounts they concern, the accounts "
         "frozen because of them, and how long after the triggering event's commit each alert was decided (p50, "
-        "p99). Detection quality against labelled fraud is `bank-pipeline bench fraud-quality`'s."
+        "p99), and detection quality: the alerts investigators confirmed as fraud or dismissed as legitimate "
+        "(`bank-pipeline fraud review`), and the precision they give per rule and overall. Quality against the "
+        "simulator's labels (recall too) is `bank-pipeline bench fraud-quality`'s."
     ),
 )
 def daily_fraud_metrics(context: dg.AssetExecutionContext, bank_db: BankDatabase) -> dg.MaterializeResult:
@@ -31,6 +33,15 @@ def daily_fraud_metrics(context: dg.AssetExecutionContext, bank_db: BankDatabase
             "high_severity_alerts": sum(f.alerts for f in figures if f.severity == "high"),
             "accounts_frozen": sum(f.frozen for f in figures),
             "worst_latency_p99_ms": max((round(f.latency_p99_ms, 1) for f in figures), default=0.0),
+            "alerts_reviewed": sum(f.confirmed + f.dismissed for f in figures),
+            "alerts_confirmed_fraud": sum(f.confirmed for f in figures),
+            "alerts_dismissed_legitimate": sum(f.dismissed for f in figures),
+            # a float only once there is something to divide: 'n/a' before any review
+            "precision_reviewed": _ratio(overall_precision(figures)),
             "by_rule": dg.MetadataValue.md(figures_markdown(figures)),
         }
     )
+
+
+def _ratio(value: float | None) -> float | str:
+    return "n/a" if value is None else round(value, 3)
