@@ -238,13 +238,14 @@ def _detect_fraud(defs: dg.Definitions, instance: dg.DagsterInstance, landing_di
 
     from bank_pipeline.bench.fraud_quality import INSTANCE, read_alerts, read_entries, score
     from bank_pipeline.fraud.actions import act_on_high_alerts
+    from bank_pipeline.fraud.configuration import load_thresholds
     from bank_pipeline.fraud.detector import FraudDetector, read_checkpoint
     from bank_pipeline.simulator.fraud import PATTERNS
     from bank_pipeline.simulator.labels import FRAUD_LABELS, LABELS_DIR
     from bank_pipeline.store.stream_worker import show
 
     with Runtime.open() as runtime, runtime.pool.connection() as conn:
-        judged = sum(batch.events for batch in FraudDetector().catch_up(conn))
+        judged = sum(batch.events for batch in FraudDetector(load_thresholds()).catch_up(conn))
         while act_on_high_alerts(conn, runtime.handler):
             pass
         upto = read_checkpoint(conn)

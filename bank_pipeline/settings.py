@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     statement_dir: Path | None = None
     #: The formats the monthly statements are generated in, comma-separated: pdf, csv, camt053, mt940.
     statement_formats: str = "pdf,csv,camt053,mt940"
+    #: A TOML file overriding the fraud rules' thresholds (bank_pipeline/fraud/configuration.py); unset: defaults.
+    fraud_thresholds: Path | None = None
 
     @property
     def landing_path(self) -> Path:

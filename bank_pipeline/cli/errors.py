@@ -10,6 +10,7 @@ import typer
 from bank_pipeline.db.connection import DatabaseUnavailable
 from bank_pipeline.db.migrations import MigrationError
 from bank_pipeline.domain.errors import DomainError
+from bank_pipeline.fraud.configuration import InvalidFraudThresholds
 from bank_pipeline.ingest.errors import IngestionError
 from bank_pipeline.runtime import SchemaNotMigrated
 from bank_pipeline.simulator import SimulationError
@@ -17,7 +18,7 @@ from bank_pipeline.store import EventStoreError
 
 OPERATOR_ERRORS = (
     DatabaseUnavailable, MigrationError, SchemaNotMigrated, EventStoreError, DomainError, IngestionError,
-    SimulationError,
+    SimulationError, InvalidFraudThresholds,
 )  # fmt: skip
 
 

@@ -28,13 +28,17 @@ def worker(
     """Judge every entry as soon as it is final with the fraud rules, record the alerts (schema `fraud`) and
     freeze the accounts of high-severity ones. Logs to stderr; SIGTERM or Ctrl-C stops it after the current
     batch. After a crash, start it again: it resumes from its checkpoint, no event skipped, no alert twice."""
+    from bank_pipeline.fraud.configuration import load_thresholds
     from bank_pipeline.fraud.worker import FraudWorker
     from bank_pipeline.runtime import Runtime
     from bank_pipeline.store.stream_worker import run_until_signalled
 
+    limits = load_thresholds()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = Runtime.open().url
-    run_until_signalled(FraudWorker(url, batch_size=batch_size, poll_interval=poll_interval, freeze_on_high=freeze))
+    run_until_signalled(
+        FraudWorker(url, limits=limits, batch_size=batch_size, poll_interval=poll_interval, freeze_on_high=freeze)
+    )
 
 
 @app.command()
@@ -100,3 +104,23 @@ def review(
     typer.echo(
         f"alert {alert_id}: {recorded.verdict}, reviewed by {recorded.reviewed_by} (review {recorded.review_id})"
     )
+
+
+@app.command()
+@operator_errors
+def thresholds() -> None:
+    """The fraud rules' thresholds in force: the defaults, overridden by the TOML file that
+    BANK_PIPELINE_FRAUD_THRESHOLDS names (durations in seconds or ISO 8601, amounts in major units)."""
+    from dataclasses import asdict
+    from datetime import timedelta
+
+    from bank_pipeline.domain.fraud import FraudThresholds
+    from bank_pipeline.fraud.configuration import load_thresholds
+
+    limits = load_thresholds()
+    defaults = asdict(FraudThresholds())
+    table = Table("threshold", "value", "default")
+    for name, value in asdict(limits).items():
+        shown = [f"{v.total_seconds():g} s" if isinstance(v, timedelta) else str(v) for v in (value, defaults[name])]
+        table.add_row(name, shown[0] if value == defaults[name] else f"[bold]{shown[0]}[/]", shown[1])
+    Console().print(table)

@@ -59,6 +59,14 @@ def test_expected_commands_exist():
         "bench projections",
         "bench projection-lag",
         "bench replay",
+        "statement",
+        "bench statements",
+        "fraud worker",
+        "fraud alerts",
+        "fraud review",
+        "fraud thresholds",
+        "bench fraud",
+        "bench fraud-quality",
     } <= names
 
 
