@@ -121,12 +121,22 @@ def test_the_alerts_command_lists_them(bank, fresh_database_url, monkeypatch) ->
     assert table.exit_code == 0 and "card_testing" in table.stdout
 
 
-def test_the_daily_metrics_asset_counts_the_day_s_alerts(bank, fresh_database_url, dagster_instance) -> None:
+def daily_metrics(dagster_instance, database_url: str, day: str) -> dict:
+    """The metadata of one materialisation of daily_fraud_metrics for `day`."""
     import dagster as dg
 
     from bank_pipeline.defs.fraud.assets import daily_fraud_metrics
     from bank_pipeline.defs.resources import BankDatabase
 
+    result = dg.materialize(
+        [daily_fraud_metrics], partition_key=day, instance=dagster_instance,
+        resources={"bank_db": BankDatabase(database_url=database_url)},
+    )  # fmt: skip
+    [event] = result.get_asset_materialization_events()
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def test_the_daily_metrics_asset_counts_the_day_s_alerts(bank, fresh_database_url, dagster_instance) -> None:
     pool, store = bank
     with pool.connection() as conn:
         FraudDetector().catch_up(conn)
@@ -135,12 +145,7 @@ def test_the_daily_metrics_asset_counts_the_day_s_alerts(bank, fresh_database_ur
             "SELECT count(*), count(*) FILTER (WHERE severity = 'high'), count(*) FILTER (WHERE action = 'frozen') "
             "FROM fraud.alerts WHERE occurred_at >= '2026-03-02' AND occurred_at < '2026-03-03'"
         ).fetchone()
-    result = dg.materialize(
-        [daily_fraud_metrics], partition_key="2026-03-02", instance=dagster_instance,
-        resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
-    )  # fmt: skip
-    [event] = result.get_asset_materialization_events()
-    metadata = {key: value.value for key, value in event.materialization.metadata.items()}
+    metadata = daily_metrics(dagster_instance, fresh_database_url, "2026-03-02")
     assert (metadata["alerts"], metadata["high_severity_alerts"], metadata["accounts_frozen"]) == expected
     assert expected[0] >= 2 and "card_testing" in metadata["by_rule"]
     assert (metadata["alerts_reviewed"], metadata["precision_reviewed"]) == (0, "n/a")
@@ -149,11 +154,8 @@ def test_the_daily_metrics_asset_counts_the_day_s_alerts(bank, fresh_database_ur
 def test_reviews_give_the_daily_metrics_their_precision_and_keep_every_verdict(
     bank, fresh_database_url, dagster_instance
 ) -> None:
-    import dagster as dg
     import psycopg
 
-    from bank_pipeline.defs.fraud.assets import daily_fraud_metrics
-    from bank_pipeline.defs.resources import BankDatabase
     from bank_pipeline.fraud.reviews import UnknownAlert, review_alert
 
     pool, _ = bank
@@ -175,12 +177,7 @@ def test_reviews_give_the_daily_metrics_their_precision_and_keep_every_verdict(
             "SELECT verdict, reviewed_by FROM fraud.alert_reviews WHERE alert_id = %s ORDER BY review_id", (first,)
         ).fetchall()
     assert history == [("legitimate", "ana"), ("fraud", "ben")]
-    result = dg.materialize(
-        [daily_fraud_metrics], partition_key="2026-03-02", instance=dagster_instance,
-        resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
-    )  # fmt: skip
-    [event] = result.get_asset_materialization_events()
-    metadata = {key: value.value for key, value in event.materialization.metadata.items()}
+    metadata = daily_metrics(dagster_instance, fresh_database_url, "2026-03-02")
     assert (metadata["alerts_reviewed"], metadata["alerts_confirmed_fraud"]) == (2, 1)
     assert (metadata["alerts_dismissed_legitimate"], metadata["precision_reviewed"]) == (1, 0.5)
     assert f"| {first_rule} |" in metadata["by_rule"]
