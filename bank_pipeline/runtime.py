@@ -21,20 +21,23 @@ class SchemaNotMigrated(RuntimeError):
 class Runtime:
     url: str
     pool_size: int = 8
+    pool_timeout: float = 30.0  # seconds a caller waits for a connection (the API answers 503 sooner than this)
 
     @classmethod
-    def open(cls, *, migrate_schema: bool = False, url: str | None = None, pool_size: int = 8) -> "Runtime":
+    def open(
+        cls, *, migrate_schema: bool = False, url: str | None = None, pool_size: int = 8, pool_timeout: float = 30.0
+    ) -> "Runtime":
         url = url or database_url()
         with connect(url) as conn:
             if migrate_schema:
                 migrate(conn)
             elif conn.execute("SELECT to_regclass('event_store.events')").fetchone()[0] is None:
                 raise SchemaNotMigrated("the database has no event store yet: run `bank-pipeline db migrate` first")
-        return cls(url, pool_size)
+        return cls(url, pool_size, pool_timeout)
 
     @cached_property
     def pool(self) -> ConnectionPool:
-        return make_pool(self.url, max_size=self.pool_size)
+        return make_pool(self.url, max_size=self.pool_size, timeout=self.pool_timeout)
 
     @cached_property
     def store(self) -> EventStore:

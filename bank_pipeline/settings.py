@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     statement_formats: str = "pdf,csv,camt053,mt940"
     #: A TOML file overriding the fraud rules' thresholds (bank_pipeline/fraud/configuration.py); unset: defaults.
     fraud_thresholds: Path | None = None
+    #: The key API bearer tokens are signed with (HS256, at least 32 bytes). Unset: a random key kept in
+    #: `home`/api_signing_key (mode 0600), made on first use, so local tokens work and no key is in the repository.
+    api_signing_key: str | None = None
+    #: How long a token minted by `bank-pipeline token` stays valid, in seconds.
+    api_token_ttl_seconds: int = 3600
+    #: How long a read that names a position (read-your-writes) waits for the read model, in seconds.
+    api_read_wait_seconds: float = 2.0
 
     @property
     def landing_path(self) -> Path:

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bank_pipeline.cli import api as api_commands
 from bank_pipeline.cli import audit, bench, db, fraud, projections
 from bank_pipeline.cli.errors import fail, operator_errors
 from bank_pipeline.cli.replay import replay
@@ -29,6 +30,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(bench.app, name="bench")
 app.add_typer(projections.app, name="projections")
 app.add_typer(fraud.app, name="fraud")
+api_commands.register(app)
 app.command()(simulate)
 app.command()(replay)
 app.command()(statement)

@@ -6,7 +6,9 @@ import re
 
 from bank_pipeline.domain.errors import InvalidCommand
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+#: The shape of every id inside a stream id (customer, account, transfer): the API refuses anything else as input.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_ID = re.compile(ID_PATTERN)
 
 
 def validate_id(value: object, what: str) -> str:

@@ -12,7 +12,7 @@ import schwifty
 from bank_pipeline.statements.issuer import BANK
 
 #: our bank: two bank codes (Bankleitzahlen) of the same institute, and its BIC for pain.001.
-OUR_BANK_CODES = ("37040044", "10040000")
+OUR_BANK_CODES = BANK.bank_codes
 OUR_BIC = BANK.bic
 OUR_BANK_NAME = BANK.name
 #: other German banks, for outside counterparties.

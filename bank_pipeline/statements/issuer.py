@@ -1,4 +1,5 @@
-"""Who issues the statements: the bank's name and BIC, as the camt.053 servicer and the MT940 sender."""
+"""Who the bank is: its name and BIC (the camt.053 servicer, the MT940 sender) and its German bank codes (the
+IBANs of its accounts, whether the simulator or the API opens them)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 class Issuer:
     name: str
     bic: str
+    bank_codes: tuple[str, ...]  # Bankleitzahlen of the same institute; the first is the main one
 
 
 #: The bank: the simulator's pain.001 files carry the same identity (simulator/ibans.py reads it from here).
-BANK = Issuer(name="Musterbank Online Banking", bic="COBADEFFXXX")
+BANK = Issuer(name="Musterbank Online Banking", bic="COBADEFFXXX", bank_codes=("37040044", "10040000"))

@@ -67,6 +67,8 @@ def test_expected_commands_exist():
         "fraud thresholds",
         "bench fraud",
         "bench fraud-quality",
+        "api",
+        "token",
     } <= names
 
 

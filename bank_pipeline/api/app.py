@@ -1,0 +1,45 @@
+"""The FastAPI application: one pool for the process, the routers, the problem handlers, the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from bank_pipeline.api import problems
+from bank_pipeline.api.routes import accounts, commands, health, operators
+from bank_pipeline.runtime import Runtime
+
+API_VERSION = "1.0.0"
+POOL_TIMEOUT_SECONDS = 5.0
+
+
+def create_app(open_runtime: Callable[[], Runtime] | None = None) -> FastAPI:
+    """The API over the configured database (or the runtime `open_runtime` gives: tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A caller waits at most POOL_TIMEOUT_SECONDS for a connection: an unreachable database is a quick 503.
+        runtime = (open_runtime or (lambda: Runtime.open(pool_size=16, pool_timeout=POOL_TIMEOUT_SECONDS)))()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="bank-pipeline API",
+        version=API_VERSION,
+        description=(
+            "Customers' balances, transactions and statements from the read model; commands with idempotency "
+            "keys; the audit trail and fraud alerts for operators and auditors. Every request needs a bearer "
+            "token; every error is application/problem+json (RFC 9457)."
+        ),
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (health, accounts, commands, operators):
+        app.include_router(module.router)
+    health.instrument(app)
+    return app

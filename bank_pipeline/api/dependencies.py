@@ -1,0 +1,92 @@
+"""What endpoints ask FastAPI for: the runtime (pool, command handler), the caller's identity, role checks, and
+read-your-writes waits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from bank_pipeline.api.identity import Identity, Role
+from bank_pipeline.api.problems import ApiProblem
+from bank_pipeline.api.tokens import InvalidToken, verify_token
+from bank_pipeline.projections.waiting import wait_until_projected
+from bank_pipeline.runtime import Runtime
+from bank_pipeline.settings import get_settings
+from bank_pipeline.store.records import Checkpoint
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from `bank-pipeline token` (or the identity provider).")
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bank-pipeline"'}
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def identity(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Identity:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(401, "unauthenticated", "Unauthorized", "send 'Authorization: Bearer <token>'",
+                         headers=CHALLENGE)  # fmt: skip
+    try:
+        who = verify_token(credentials.credentials)
+    except InvalidToken as error:
+        raise ApiProblem(401, "unauthenticated", "Unauthorized", str(error), headers=CHALLENGE) from error
+    request.state.identity = who
+    return who
+
+
+def require(*roles: Role) -> Callable[[Identity], Identity]:
+    """A dependency admitting only these roles (403 for the others)."""
+
+    def check(who: Annotated[Identity, Depends(identity)]) -> Identity:
+        if who.role not in roles:
+            needed = " or ".join(roles)
+            raise ApiProblem(403, "forbidden", "Forbidden", f"a {who.role} may not do this; it needs {needed}")
+        return who
+
+    return check
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+IdentityDep = Annotated[Identity, Depends(identity)]
+
+
+def parse_position(text: str) -> Checkpoint:
+    """A position token as commands return it: "<transaction_id>:<global_position>"."""
+    try:
+        transaction_id, position = (int(part) for part in text.split(":"))
+    except ValueError as error:
+        raise ApiProblem(
+            422, "invalid_request", "Invalid request", "min_position is '<transaction_id>:<global_position>', as a "
+            "command's response gives it", errors=[{"path": "/query/min_position", "message": "malformed position"}],
+        ) from error  # fmt: skip
+    if transaction_id < 0 or position < 0 or transaction_id > 2**63 - 1 or position > 2**63 - 1:
+        raise ApiProblem(422, "invalid_request", "Invalid request", "min_position is out of range",
+                         errors=[{"path": "/query/min_position", "message": "out of range"}])  # fmt: skip
+    return Checkpoint(transaction_id, position)
+
+
+def show_position(checkpoint: Checkpoint) -> str:
+    return f"{checkpoint.transaction_id}:{checkpoint.global_position}"
+
+
+def read_your_writes(
+    rt: RuntimeDep,
+    min_position: Annotated[
+        str | None,
+        Query(pattern=r"^\d{1,19}:\d{1,19}$",
+              description="Wait until the read model has applied this position (a command's `position`), at most "
+              "a few seconds; 503 with Retry-After if it has not."),
+    ] = None,
+) -> Checkpoint | None:  # fmt: skip
+    if min_position is None:
+        return None
+    wanted = parse_position(min_position)
+    return wait_until_projected(rt.pool, wanted, timeout=get_settings().api_read_wait_seconds)
+
+
+ReadAfter = Annotated[Checkpoint | None, Depends(read_your_writes)]

@@ -1,0 +1,237 @@
+"""The API's reads from the read model (sql/011): plain functions over a psycopg connection, no web framework, so a
+benchmark can time exactly the SQL the endpoints run.
+
+Each read is one statement, one snapshot, a probe of a primary key or one index range scan. `visible_to` limits a
+read to one customer's data: the customer id a customer's token names, or None for staff (anyone's). The filter
+sits inside the same statement as the lookup, so another customer's record costs exactly what a nonexistent one
+does (no row) and answers None like it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import psycopg
+
+from bank_pipeline.store.records import Checkpoint
+
+#: The widest business-time range a history query can cover: a page with no range asks for everything.
+EARLIEST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LATEST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    name: str
+    email: str
+    address: str
+    kyc_status: str
+    status: Literal["active", "closed"]
+    registered_at: datetime  # business time
+    version: int  # the customer stream's version
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    customer_id: str
+    currency: str
+    product: str
+    status: Literal["open", "frozen", "closed"]
+    overdraft_limit: int  # minor units of currency, as all money here
+    ledger_balance: int
+    held_amount: int
+    available_balance: int
+    opened_at: datetime
+    version: int  # the account stream's version
+
+
+@dataclass(frozen=True)
+class AccountNow:
+    """An account with the read model's checkpoint it was read at."""
+
+    account: Account
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class CustomerAccounts:
+    customer_id: str
+    accounts: tuple[Account, ...]  # in account id order
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class Entry:
+    stream_version: int
+    occurred_at: datetime  # business time
+    recorded_at: datetime  # system time
+    direction: Literal["credit", "debit"]
+    amount: int
+    currency: str
+    balance_after: int  # the running balance by business time: the order entries are listed and stated in
+    counterparty: str | None
+    reference: str | None
+    transfer_id: str
+
+    @property
+    def key(self) -> HistoryKey:
+        return HistoryKey(self.occurred_at, self.stream_version)
+
+
+@dataclass(frozen=True, order=True)
+class HistoryKey:
+    """An entry's place in an account's history: the order of the index (account_id, occurred_at, stream_version)."""
+
+    occurred_at: datetime
+    stream_version: int
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: tuple[Entry, ...]  # newest first
+    #: The key of the page's last entry when older entries in the range follow, else None.
+    next_before: HistoryKey | None
+
+
+_CUSTOMER = """
+SELECT customer_id, name, email, address, kyc_status, status, registered_at, version
+  FROM projections.customers
+ WHERE customer_id = %(customer_id)s
+   AND (%(visible_to)s::text IS NULL OR customer_id = %(visible_to)s)
+"""
+
+_ACCOUNT_COLUMNS = """a.account_id, a.customer_id, a.currency, a.product, a.status, a.overdraft_limit,
+       a.ledger_balance, a.held_amount, a.available_balance, a.opened_at, a.version"""
+
+_ACCOUNT = f"""
+SELECT k.transaction_id, k.global_position, {_ACCOUNT_COLUMNS}
+  FROM projections.checkpoints k
+  LEFT JOIN projections.account_balances a
+         ON a.account_id = %(account_id)s
+        AND (%(visible_to)s::text IS NULL OR a.customer_id = %(visible_to)s)
+ WHERE k.projection = 'read_model'
+"""
+
+# No row: no such customer (or not visible); one row with NULL account columns: a customer without accounts.
+_CUSTOMER_ACCOUNTS = f"""
+SELECT k.transaction_id, k.global_position, c.customer_id, {_ACCOUNT_COLUMNS}
+  FROM projections.checkpoints k
+  JOIN projections.customers c
+    ON c.customer_id = %(customer_id)s
+   AND (%(visible_to)s::text IS NULL OR c.customer_id = %(visible_to)s)
+  LEFT JOIN (projections.customer_accounts ca
+             JOIN projections.account_balances a ON a.account_id = ca.account_id)
+         ON ca.customer_id = c.customer_id
+ WHERE k.projection = 'read_model'
+ ORDER BY ca.account_id
+"""
+
+_ACCOUNT_VISIBLE = """
+SELECT 1 FROM projections.account_balances
+ WHERE account_id = %(account_id)s
+   AND (%(visible_to)s::text IS NULL OR customer_id = %(visible_to)s)
+"""
+
+# Keyset pagination, newest first: entries strictly before `before` in (occurred_at, stream_version) order and at
+# or after `start`. The row comparison is an index condition on account_entries_business_time_idx, so a page is
+# one backward range scan of at most `limit` index entries whatever page it is. No row: no such account (or not
+# visible); one row of NULLs: an account without entries in the range.
+_HISTORY = """
+SELECT e.stream_version, e.occurred_at, e.recorded_at, e.direction, e.amount, e.currency,
+       coalesce(e.business_balance, e.balance_after), e.counterparty, e.reference, e.transfer_id
+  FROM projections.account_balances a
+  LEFT JOIN LATERAL (
+        SELECT * FROM projections.account_entries x
+         WHERE x.account_id = a.account_id
+           AND x.occurred_at >= %(start)s
+           AND (x.occurred_at, x.stream_version) < (%(before_at)s, %(before_version)s)
+         ORDER BY x.occurred_at DESC, x.stream_version DESC
+         LIMIT %(limit)s) e ON true
+ WHERE a.account_id = %(account_id)s
+   AND (%(visible_to)s::text IS NULL OR a.customer_id = %(visible_to)s)
+ ORDER BY e.occurred_at DESC, e.stream_version DESC
+"""
+
+
+def read_customer(conn: psycopg.Connection, customer_id: str, *, visible_to: str | None) -> Customer | None:
+    row = conn.execute(_CUSTOMER, {"customer_id": customer_id, "visible_to": visible_to}).fetchone()
+    if row is None:
+        return None
+    *fields, registered_at, version = row
+    return Customer(*fields, registered_at=_utc(registered_at), version=version)
+
+
+def read_account(conn: psycopg.Connection, account_id: str, *, visible_to: str | None) -> AccountNow | None:
+    """The account with its balances now, and the checkpoint they reflect."""
+    transaction_id, position, *account = conn.execute(
+        _ACCOUNT, {"account_id": account_id, "visible_to": visible_to}
+    ).fetchone()
+    if account[0] is None:
+        return None
+    return AccountNow(_account(account), Checkpoint(transaction_id, position))
+
+
+def read_customer_accounts(
+    conn: psycopg.Connection, customer_id: str, *, visible_to: str | None
+) -> CustomerAccounts | None:
+    rows = conn.execute(_CUSTOMER_ACCOUNTS, {"customer_id": customer_id, "visible_to": visible_to}).fetchall()
+    if not rows:
+        return None
+    transaction_id, position, found_customer_id = rows[0][:3]
+    accounts = tuple(_account(row[3:]) for row in rows if row[3] is not None)
+    return CustomerAccounts(found_customer_id, accounts, Checkpoint(transaction_id, position))
+
+
+def account_visible(conn: psycopg.Connection, account_id: str, *, visible_to: str | None) -> bool:
+    """Whether the account exists and `visible_to` may see it: the gate before reads that cannot filter by owner."""
+    return conn.execute(_ACCOUNT_VISIBLE, {"account_id": account_id, "visible_to": visible_to}).fetchone() is not None
+
+
+def read_history(
+    conn: psycopg.Connection,
+    account_id: str,
+    *,
+    visible_to: str | None,
+    start: datetime = EARLIEST_INSTANT,
+    end: datetime = LATEST_INSTANT,
+    before: HistoryKey | None = None,
+    limit: int,
+) -> HistoryPage | None:
+    """One page of the account's entries with business time in [start, end), newest first, older than `before`
+    (a previous page's `next_before`). None when there is no such account (or it is not visible)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    # (end, 0) precedes every entry at `end` (stream versions start at 1): the range's end is the first page's key.
+    bound = min(before, HistoryKey(end, 0)) if before is not None else HistoryKey(end, 0)
+    rows = conn.execute(
+        _HISTORY,
+        {
+            "account_id": account_id, "visible_to": visible_to, "start": start,
+            "before_at": bound.occurred_at, "before_version": bound.stream_version, "limit": limit + 1,
+        },
+    ).fetchall()  # fmt: skip
+    if not rows:
+        return None
+    entries = tuple(_entry(row) for row in rows if row[0] is not None)
+    if len(entries) <= limit:
+        return HistoryPage(entries, None)
+    page = entries[:limit]
+    return HistoryPage(page, page[-1].key)
+
+
+def _account(fields: tuple) -> Account:
+    *figures, opened_at, version = fields
+    return Account(*figures, opened_at=_utc(opened_at), version=version)
+
+
+def _entry(row: tuple) -> Entry:
+    stream_version, occurred_at, recorded_at, *rest = row
+    return Entry(stream_version, _utc(occurred_at), _utc(recorded_at), *rest)
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC)
