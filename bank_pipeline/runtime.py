@@ -5,7 +5,7 @@ from functools import cached_property
 
 from psycopg_pool import ConnectionPool
 
-from bank_pipeline.application import CommandHandler
+from bank_pipeline.application import CommandBus, CommandHandler
 from bank_pipeline.db import connect, database_url
 from bank_pipeline.db.connection import pool as make_pool
 from bank_pipeline.db.migrations import migrate
@@ -47,7 +47,15 @@ class Runtime:
     def handler(self) -> CommandHandler:
         return CommandHandler(self.store)
 
+    @cached_property
+    def bus(self) -> CommandBus:
+        """Group commit for a process serving many concurrent callers (the API): one committer, one append per
+        group, so callers racing for the same account wait in line instead of losing races."""
+        return CommandBus(self.handler)
+
     def close(self) -> None:
+        if "bus" in self.__dict__:
+            self.bus.close()
         if "pool" in self.__dict__:
             self.pool.close()
 

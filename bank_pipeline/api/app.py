@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bank_pipeline.api import problems
+from bank_pipeline.api.authentication import AuthenticateFirst
 from bank_pipeline.api.routes import accounts, commands, health, operators
+from bank_pipeline.api.tokens import signing_key
 from bank_pipeline.runtime import Runtime
 
 API_VERSION = "1.0.0"
@@ -23,6 +25,7 @@ def create_app(open_runtime: Callable[[], Runtime] | None = None) -> FastAPI:
         # A caller waits at most POOL_TIMEOUT_SECONDS for a connection: an unreachable database is a quick 503.
         runtime = (open_runtime or (lambda: Runtime.open(pool_size=16, pool_timeout=POOL_TIMEOUT_SECONDS)))()
         app.state.runtime = runtime
+        signing_key()  # a missing or too short key fails the start, not every request
         try:
             yield
         finally:
@@ -37,9 +40,11 @@ def create_app(open_runtime: Callable[[], Runtime] | None = None) -> FastAPI:
             "token; every error is application/problem+json (RFC 9457)."
         ),
         lifespan=lifespan,
+        redirect_slashes=False,  # a redirect would answer before authentication, to any Host
     )
     problems.install(app)
     for module in (health, accounts, commands, operators):
         app.include_router(module.router)
-    health.instrument(app)
+    app.add_middleware(AuthenticateFirst)
+    health.instrument(app)  # added last, so outermost: it times and counts the 401s too
     return app

@@ -72,8 +72,10 @@ COMMAND_PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 
 def scoped_key(who: Identity, idempotency_key: str) -> str:
-    """The caller's key as the store keeps it: two callers choosing the same key never share a result."""
-    return f"{who.actor}:{idempotency_key}"
+    """The caller's key as the store keeps it: two callers choosing the same key never share a result. The caller
+    is hashed (role, subject, customer), so no choice of subject and key can spell another caller's scope."""
+    caller = hashlib.sha256("\x1f".join((who.role, who.subject, who.customer_id or "")).encode()).hexdigest()[:32]
+    return f"api:{caller}:{idempotency_key}"
 
 
 def derived_id(prefix: str, *parts: str) -> str:
@@ -86,7 +88,7 @@ def run_command(
     rt: Runtime, who: Identity, command: Any, idempotency_key: str, request_id: str | None
 ) -> CommandResult:
     """Execute `command` with the caller as actor of its events and the caller's scoped key."""
-    return rt.handler.execute(
+    return rt.bus.execute(
         command, idempotency_key=scoped_key(who, idempotency_key), actor=who.actor, correlation_id=request_id
     )
 

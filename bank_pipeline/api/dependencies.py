@@ -10,9 +10,9 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bank_pipeline.api.identity import Identity, Role
-from bank_pipeline.api.problems import ApiProblem
+from bank_pipeline.api.problems import RETRY_AFTER_SECONDS, ApiProblem
 from bank_pipeline.api.tokens import InvalidToken, verify_token
-from bank_pipeline.projections.waiting import wait_until_projected
+from bank_pipeline.projections.waiting import ProjectionBehind, wait_until_projected
 from bank_pipeline.runtime import Runtime
 from bank_pipeline.settings import get_settings
 from bank_pipeline.store.records import Checkpoint
@@ -28,6 +28,9 @@ def runtime(request: Request) -> Runtime:
 def identity(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Identity:
+    authenticated = getattr(request.state, "identity", None)  # by AuthenticateFirst, before routing
+    if authenticated is not None:
+        return authenticated
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiProblem(401, "unauthenticated", "Unauthorized", "send 'Authorization: Bearer <token>'",
                          headers=CHALLENGE)  # fmt: skip
@@ -45,7 +48,7 @@ def require(*roles: Role) -> Callable[[Identity], Identity]:
     def check(who: Annotated[Identity, Depends(identity)]) -> Identity:
         if who.role not in roles:
             needed = " or ".join(roles)
-            raise ApiProblem(403, "forbidden", "Forbidden", f"a {who.role} may not do this; it needs {needed}")
+            raise ApiProblem(403, "forbidden", "Forbidden", f"the {who.role} role may not do this; it needs {needed}")
         return who
 
     return check
@@ -78,7 +81,7 @@ def read_your_writes(
     rt: RuntimeDep,
     min_position: Annotated[
         str | None,
-        Query(pattern=r"^\d{1,19}:\d{1,19}$",
+        Query(pattern=r"^[0-9]{1,19}:[0-9]{1,19}$",
               description="Wait until the read model has applied this position (a command's `position`), at most "
               "a few seconds; 503 with Retry-After if it has not."),
     ] = None,
@@ -86,7 +89,18 @@ def read_your_writes(
     if min_position is None:
         return None
     wanted = parse_position(min_position)
-    return wait_until_projected(rt.pool, wanted, timeout=get_settings().api_read_wait_seconds)
+    if wanted > rt.store.newest_checkpoint():  # no write has been there: waiting would only hold a connection
+        raise ApiProblem(
+            422, "invalid_request", "Invalid request", "no write has reached this position: pass a command's "
+            "`position`", errors=[{"path": "/query/min_position", "message": "beyond the newest write"}],
+        )  # fmt: skip
+    try:
+        return wait_until_projected(rt.pool, wanted, timeout=get_settings().api_read_wait_seconds)
+    except ProjectionBehind as behind:
+        raise ApiProblem(
+            503, "read_model_behind", "Service Unavailable", "the read model has not reached this position yet: "
+            "retry shortly", headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from behind  # fmt: skip
 
 
 ReadAfter = Annotated[Checkpoint | None, Depends(read_your_writes)]

@@ -30,6 +30,8 @@ RETRY_AFTER_SECONDS = 2
 log = logging.getLogger(__name__)
 
 NOT_FOUND_CODES = {"unknown_customer", "unknown_account", "unknown_hold", "unknown_transfer"}
+#: Refusals that mean the stored data or this code is wrong, not the request: a server fault.
+SERVER_FAULT_CODES = {"inconsistent_statement", "unknown_event_type", "unknown_schema_version"}
 INVALID_CODES = {
     "invalid_command", "unsupported_currency", "malformed_amount", "non_positive_amount", "currency_mismatch",
     "same_account_transfer", "invalid_statement_period", "unknown_statement_format",
@@ -71,6 +73,8 @@ def problem_response(
 
 
 def domain_status(error: DomainError) -> int:
+    if error.code in SERVER_FAULT_CODES:
+        return 500
     if error.code in NOT_FOUND_CODES:
         return 404
     return 422 if error.code in INVALID_CODES else 409
@@ -105,11 +109,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, error: DomainError) -> JSONResponse:
         status = domain_status(error)
+        if status == 500:
+            log.error("server fault on %s %s: %s", request.method, request.url.path, error)
+            return problem_response(request, 500, "internal_error", "Internal Server Error", "an unexpected error")
         return problem_response(request, status, error.code, _title(status), str(error))
 
     @app.exception_handler(IdempotencyConflict)
     async def _idempotency(request: Request, error: IdempotencyConflict) -> JSONResponse:
-        return problem_response(request, 409, "idempotency_conflict", "Conflict", str(error))
+        detail = "this Idempotency-Key was already used for a different request: use a new key for a new request"
+        return problem_response(request, 409, "idempotency_conflict", "Conflict", detail)
 
     for conflict in (ConcurrencyError, KeyTakenMeanwhile, RetriesExhausted):
 

@@ -4,6 +4,7 @@ an identity provider would in production (same claims: sub, role, customer_id, i
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -11,12 +12,14 @@ from pathlib import Path
 import jwt
 
 from bank_pipeline.api.identity import ROLES, Identity
+from bank_pipeline.domain.streams import ID_PATTERN
 from bank_pipeline.settings import get_settings
 
 ALGORITHM = "HS256"
 ISSUER = "bank-pipeline"
 KEY_FILE = "api_signing_key"
 MINIMUM_KEY_BYTES = 32
+_ID = re.compile(ID_PATTERN)  # subjects and customer ids go into events' metadata and SQL: the domain's id shape
 
 
 class InvalidToken(ValueError):
@@ -72,8 +75,12 @@ def verify_token(token: str, *, key: str | None = None) -> Identity:
     except jwt.PyJWTError as error:
         raise InvalidToken(f"the bearer token is not valid: {error}") from error
     role, subject, customer_id = claims.get("role"), claims.get("sub"), claims.get("customer_id")
-    if role not in ROLES or not isinstance(subject, str) or not subject:
+    if role not in ROLES:
         raise InvalidToken("the bearer token names no known role")
+    if not isinstance(subject, str) or not _ID.fullmatch(subject):
+        raise InvalidToken("the bearer token's subject is not a valid id")
+    if customer_id is not None and (not isinstance(customer_id, str) or not _ID.fullmatch(customer_id)):
+        raise InvalidToken("the bearer token's customer id is not a valid id")
     if role == "customer" and (not isinstance(customer_id, str) or not customer_id):
         raise InvalidToken("a customer's bearer token must name the customer")
     return Identity(subject, role, customer_id if role == "customer" else None)

@@ -364,7 +364,11 @@ class CommandBus:
                 appended = AppendResult.of_rows(mine) if mine else AppendResult((), {}, 0, replayed=False)
                 pending.future.set_result(applied_result(pending.command_id, appended, outcome.decisions))
             elif isinstance(outcome, DomainError) and pending.idempotency_key in earlier:
-                pending.future.set_result(_replayed(pending, earlier[pending.idempotency_key]))
+                replay = _replayed(pending, earlier[pending.idempotency_key])
+                if isinstance(replay, IdempotencyConflict):  # the key was used for another request: raise it
+                    pending.future.set_exception(replay)
+                else:
+                    pending.future.set_result(replay)
             elif isinstance(outcome, BaseException):
                 pending.future.set_exception(outcome)
             else:

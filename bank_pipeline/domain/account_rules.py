@@ -8,6 +8,7 @@ from bank_pipeline.domain.errors import (
     AccountClosed,
     AccountFrozen,
     CurrencyMismatch,
+    DomainError,
     InsufficientFunds,
     UnknownAccount,
     UnknownHold,
@@ -21,23 +22,26 @@ from bank_pipeline.domain.streams import account_stream
 def require_account(states: StreamStates, account_id: str) -> AccountState:
     account = states[account_stream(account_id)]
     if account is None:
-        raise UnknownAccount(f"unknown account {account_id}")
+        raise _about(UnknownAccount(f"unknown account {account_id}"), account_id)
     assert isinstance(account, AccountState)
     return account
 
 
 def require_not_closed(account: AccountState) -> None:
     if account.status == "closed":
-        raise AccountClosed(f"account {account.account_id} is closed")
+        raise _about(AccountClosed(f"account {account.account_id} is closed"), account.account_id)
 
 
 def require_usable(account: AccountState, currency: str) -> None:
     """Money can move in or out: the account is open and holds `currency`."""
     require_not_closed(account)
     if account.status == "frozen":
-        raise AccountFrozen(f"account {account.account_id} is frozen")
+        raise _about(AccountFrozen(f"account {account.account_id} is frozen"), account.account_id)
     if currency != account.currency:
-        raise CurrencyMismatch(f"account {account.account_id} holds {account.currency}, not {currency}")
+        raise _about(
+            CurrencyMismatch(f"account {account.account_id} holds {account.currency}, not {currency}"),
+            account.account_id,
+        )
 
 
 def require_funds(account: AccountState, amount: int) -> None:
@@ -103,3 +107,10 @@ def release_hold_entry(
     return account_stream(account.account_id), events.HoldReleased(
         account_id=account.account_id, hold_id=hold.hold_id, amount=hold.amount, reason=reason
     )
+
+
+def _about(error: DomainError, account_id: str) -> DomainError:
+    """Name the account a refusal is about, so a caller can tell its own account's state from another's (the API
+    must not show a customer another customer's account state)."""
+    error.account_id = account_id
+    return error

@@ -7,6 +7,7 @@ that names the customer, account, transfer or amount involved.
 
 class DomainError(Exception):
     code: str = "domain_error"
+    account_id: str | None = None  # the account a refusal is about, when it is about one
 
 
 class InvalidCommand(DomainError):

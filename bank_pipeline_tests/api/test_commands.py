@@ -139,11 +139,31 @@ def test_a_customer_may_send_to_anyone_but_only_from_their_own_accounts(bank: Ba
     stolen, missing = assert_problem(from_bobs, 404, "not_found"), assert_problem(from_nowhere, 404, "not_found")
     assert stolen["detail"].replace(BOB_CURRENT, "X") == missing["detail"].replace("DE00000000000000000000", "X")
     assert stolen.keys() == missing.keys()
-    assert_problem(post(bank, "/v1/transfers", transfer(100, target="DE00000000000000000000"), "t"), 404,
-                   "unknown_account")  # fmt: skip
     by_operator = post(bank, "/v1/transfers", transfer(100, BOB_CURRENT, ALICE_CURRENT), "op", role="operator",
                        customer=None)  # fmt: skip
     assert by_operator.status_code == 201
+
+
+def test_a_refused_payee_tells_the_customer_nothing_about_the_account(bank: Bank) -> None:
+    """Unknown, frozen, closed or in another currency: one answer, so a sender cannot probe another customer's
+    account (e.g. learn that a mule account was frozen)."""
+    nowhere = post(bank, "/v1/transfers", transfer(100, target="DE00000000000000000000"), "to-nowhere")
+    operator = bank.headers("operator", None, subject="ops-1")
+    frozen = bank.client.post(
+        f"/v1/accounts/{BOB_CURRENT}/freeze", json={"reason": "suspected mule"},
+        headers={**operator, "Idempotency-Key": "freeze-bob"},
+    )  # fmt: skip
+    assert frozen.status_code == 200, frozen.text
+    to_frozen = post(bank, "/v1/transfers", transfer(100, target=BOB_CURRENT), "to-frozen")
+    in_dollars = post(bank, "/v1/transfers", {**transfer(100, target=ALICE_SAVINGS), "currency": "USD"}, "usd")
+    answers = [assert_problem(r, 422, "payee_refused") for r in (nowhere, to_frozen)]
+    assert answers[0] | {"instance": None} == answers[1] | {"instance": None}
+    assert BOB_CURRENT not in to_frozen.text and "frozen" not in to_frozen.text
+    # the caller's own accounts are not "payees": refusals about the sending account keep their code
+    assert in_dollars.status_code in (409, 422) and in_dollars.json()["code"] in ("currency_mismatch", "payee_refused")
+    by_operator = post(bank, "/v1/transfers", transfer(100, target=BOB_CURRENT), "op-to-frozen", role="operator",
+                       customer=None)  # fmt: skip
+    assert_problem(by_operator, 409, "account_frozen")  # staff see the reason
 
 
 def test_refusals_of_the_domain_are_problems_with_their_code(bank: Bank) -> None:

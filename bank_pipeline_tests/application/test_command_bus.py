@@ -73,6 +73,16 @@ def test_a_key_reused_for_another_request_is_refused(bank):
         bus.execute(c.CreditAccount("a", 8, "EUR", "r2"), idempotency_key="reused")
 
 
+def test_a_key_reused_for_a_request_the_domain_refuses_is_a_conflict_not_a_result(bank):
+    """The refusal makes the bus look the key up; the earlier request under it differs, so the caller gets
+    IdempotencyConflict raised (it used to be handed back as the result)."""
+    handler, bus = bank
+    handler.execute(c.TransferInternal("t-ok", "a", "b", 100, "EUR"), idempotency_key="pay")  # not this bus
+    with pytest.raises(IdempotencyConflict):
+        bus.execute(c.TransferInternal("t-too-much", "a", "b", 1_000_000, "EUR"), idempotency_key="pay")
+    assert balance(handler, "a") == 900
+
+
 def test_a_stream_changed_by_another_writer_is_reloaded(bank):
     """The bus caches states between groups; another writer's change fails its version check, and the
     command is decided again on the fresh state instead of on the stale cache."""

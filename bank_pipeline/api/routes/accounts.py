@@ -34,6 +34,7 @@ from bank_pipeline.statements.formats import FILE_EXTENSIONS, MEDIA_TYPES, rende
 from bank_pipeline.statements.reading import StatementAccountNotFound, statement_for_account
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
+MAX_STATEMENT_DAYS = 366  # the document is built in memory: bound its size
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: documented("No bearer token, or not a valid one."),
@@ -310,6 +311,8 @@ def get_statement(
 def statement_period(first_day: date, last_day: date) -> StatementPeriod:
     if first_day > last_day:
         raise invalid("/query/to", f"the period ends ({last_day}) before it starts ({first_day})")
+    if (last_day - first_day).days >= MAX_STATEMENT_DAYS:
+        raise invalid("/query/to", f"a statement covers at most {MAX_STATEMENT_DAYS} days: ask for one per year")
     return StatementPeriod(first_day, last_day)  # the days' bounds are the query's: it cannot refuse them
 
 

@@ -36,6 +36,7 @@ from bank_pipeline.api.problems import ApiProblem, not_found
 from bank_pipeline.application.handler import CommandResult
 from bank_pipeline.domain.account import AccountState
 from bank_pipeline.domain.commands import OpenAccount, RequestOutboundTransfer, TransferInternal
+from bank_pipeline.domain.errors import DomainError
 from bank_pipeline.domain.events import OutboundTransferRequested, event_from_stored
 from bank_pipeline.domain.money import CURRENCY_EXPONENTS
 from bank_pipeline.domain.streams import ID_PATTERN, account_stream, transfer_stream
@@ -160,7 +161,12 @@ def transfer_internal(
     command = TransferInternal(
         transfer_id, body.from_account_id, body.to_account_id, body.amount, body.currency, body.reference
     )
-    result = run_command(rt, who, command, idempotency_key, x_request_id)
+    try:
+        result = run_command(rt, who, command, idempotency_key, x_request_id)
+    except DomainError as refusal:
+        if who.role == "customer" and refusal.account_id == body.to_account_id:
+            raise payee_refused() from refusal
+        raise
     answer_created(response, result)
     return TransferAcceptedResponse(**accepted_fields(result), transfer_id=transfer_id)
 
@@ -211,6 +217,15 @@ def new_account_iban(customer_id: str, scoped_idempotency_key: str) -> str:
     seed = hashlib.sha256(f"{customer_id}\x1f{scoped_idempotency_key}".encode()).digest()
     number = API_ACCOUNT_NUMBERS.start + int.from_bytes(seed[:8]) % len(API_ACCOUNT_NUMBERS)
     return schwifty.IBAN.generate("DE", bank_code=BANK.bank_codes[0], account_code=f"{number:010d}").compact
+
+
+def payee_refused() -> ApiProblem:
+    """One answer for every refusal about the receiving account (unknown, frozen, closed, another currency): a
+    customer learns nothing about another customer's account but that it cannot take this payment."""
+    return ApiProblem(
+        422, "payee_refused", "Unprocessable Content", "this account cannot receive this transfer",
+        errors=[{"path": "/body/to_account_id", "message": "cannot receive this transfer"}],
+    )  # fmt: skip
 
 
 def require_sending_account(rt: Runtime, who: Identity, account_id: str) -> None:
