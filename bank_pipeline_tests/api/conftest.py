@@ -36,6 +36,24 @@ class Bank:
         assert catch_up_with_committed_events(self.runtime.pool).complete
 
 
+def post(bank: Bank, path: str, body: dict, key: str | None, *, role: str = "customer", customer: str | None = ALICE,
+         subject: str | None = None, extra_headers: dict | None = None):  # fmt: skip
+    """A command request: JSON body, the caller's token, and the Idempotency-Key when `key` is given."""
+    headers = {**bank.headers(role, customer, subject), **(extra_headers or {})}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return bank.client.post(path, json=body, headers=headers)
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    """The response is an RFC 9457 problem with this status and code; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["code"]) == (status, code)
+    return problem
+
+
 def build_small_bank(runtime: Runtime) -> None:
     handler = runtime.handler
 

@@ -7,18 +7,19 @@ from concurrent.futures import ThreadPoolExecutor
 import schwifty
 
 from bank_pipeline.domain.streams import account_stream
-from bank_pipeline_tests.api.conftest import ALICE, ALICE_CURRENT, ALICE_SAVINGS, BOB, BOB_CURRENT, Bank
+from bank_pipeline_tests.api.conftest import (
+    ALICE,
+    ALICE_CURRENT,
+    ALICE_SAVINGS,
+    BOB,
+    BOB_CURRENT,
+    Bank,
+    assert_problem,
+    post,
+)
 
 ALICE_OPENING_BALANCE = 500_000 - sum(1_000 + n for n in range(30))
 FRENCH_IBAN = "FR14 2004 1010 0505 0001 3M02 606"
-
-
-def post(bank: Bank, path: str, body: dict, key: str | None, *, role: str = "customer", customer: str | None = ALICE,
-         subject: str | None = None, extra_headers: dict | None = None):  # fmt: skip
-    headers = {**bank.headers(role, customer, subject), **(extra_headers or {})}
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return bank.client.post(path, json=body, headers=headers)
 
 
 def transfer(amount: int = 2_500, source: str = ALICE_CURRENT, target: str = BOB_CURRENT, **fields) -> dict:
@@ -35,14 +36,6 @@ def balances(bank: Bank) -> dict[str, tuple[int, int]]:
 
 def events_of(bank: Bank, account_id: str) -> list:
     return bank.runtime.store.read_stream(account_stream(account_id))
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert (problem["status"], problem["code"]) == (status, code)
-    return problem
 
 
 # Opening accounts

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from bank_pipeline.domain import commands as c
 from bank_pipeline.fraud.detector import FraudDetector
-from bank_pipeline_tests.api.conftest import ALICE, ALICE_CURRENT, BOB, BOB_CURRENT, START, Bank
+from bank_pipeline_tests.api.conftest import ALICE, ALICE_CURRENT, BOB, BOB_CURRENT, START, Bank, assert_problem, post
 
 OPERATOR = {"role": "operator", "customer": None, "subject": "olga"}
 AUDITOR = {"role": "auditor", "customer": None, "subject": "audrey"}
@@ -14,22 +14,6 @@ CUSTOMER = {"role": "customer", "customer": ALICE}
 
 def get(bank: Bank, path: str, *, role: str, customer: str | None, subject: str | None = None, **params):
     return bank.client.get(path, params=params, headers=bank.headers(role, customer, subject))
-
-
-def post(bank: Bank, path: str, body: dict, key: str | None, *, role: str, customer: str | None,
-         subject: str | None = None):  # fmt: skip
-    headers = bank.headers(role, customer, subject)
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return bank.client.post(path, json=body, headers=headers)
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert (problem["status"], problem["code"]) == (status, code)
-    return problem
 
 
 def test_customers_may_not_read_the_audit_trail_or_alerts_nor_freeze(bank: Bank) -> None:
