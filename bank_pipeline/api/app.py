@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
 
 from bank_pipeline.api import problems
 from bank_pipeline.api.authentication import AuthenticateFirst
@@ -26,9 +27,17 @@ def create_app(open_runtime: Callable[[], Runtime] | None = None) -> FastAPI:
         runtime = (open_runtime or (lambda: Runtime.open(pool_size=16, pool_timeout=POOL_TIMEOUT_SECONDS)))()
         app.state.runtime = runtime
         signing_key()  # a missing or too short key fails the start, not every request
+        # The hot reads (balance now, history pages) run on the event loop with this pool; the rest on threads.
+        async_pool = AsyncConnectionPool(
+            runtime.url, min_size=2, max_size=runtime.pool_size, timeout=POOL_TIMEOUT_SECONDS,
+            kwargs={"autocommit": True}, open=False,
+        )  # fmt: skip
+        await async_pool.open()
+        app.state.async_pool = async_pool
         try:
             yield
         finally:
+            await async_pool.close()
             runtime.close()
 
     app = FastAPI(

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import AsyncConnectionPool
 
 from bank_pipeline.api.identity import Identity, Role
 from bank_pipeline.api.problems import RETRY_AFTER_SECONDS, ApiProblem
@@ -28,6 +29,10 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bank-pipeline"'}
 
 async def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+async def async_pool(request: Request) -> AsyncConnectionPool:
+    return request.app.state.async_pool
 
 
 async def identity(
@@ -60,6 +65,7 @@ def require(*roles: Role) -> Callable[[Identity], Identity]:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
+AsyncPoolDep = Annotated[AsyncConnectionPool, Depends(async_pool)]
 IdentityDep = Annotated[Identity, Depends(identity)]
 
 

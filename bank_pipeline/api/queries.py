@@ -167,9 +167,19 @@ def read_customer(conn: psycopg.Connection, customer_id: str, *, visible_to: str
 
 def read_account(conn: psycopg.Connection, account_id: str, *, visible_to: str | None) -> AccountNow | None:
     """The account with its balances now, and the checkpoint they reflect."""
-    transaction_id, position, *account = conn.execute(
-        _ACCOUNT, {"account_id": account_id, "visible_to": visible_to}
-    ).fetchone()
+    return _account_now(conn.execute(_ACCOUNT, {"account_id": account_id, "visible_to": visible_to}).fetchone())
+
+
+async def read_account_async(
+    conn: psycopg.AsyncConnection, account_id: str, *, visible_to: str | None
+) -> AccountNow | None:
+    """read_account on an async connection: the API's hot path runs on the event loop, with no thread handoff."""
+    cursor = await conn.execute(_ACCOUNT, {"account_id": account_id, "visible_to": visible_to})
+    return _account_now(await cursor.fetchone())
+
+
+def _account_now(row: tuple) -> AccountNow | None:
+    transaction_id, position, *account = row
     if account[0] is None:
         return None
     return AccountNow(_account(account), Checkpoint(transaction_id, position))
@@ -203,17 +213,40 @@ def read_history(
 ) -> HistoryPage | None:
     """One page of the account's entries with business time in [start, end), newest first, older than `before`
     (a previous page's `next_before`). None when there is no such account (or it is not visible)."""
+    params = _history_params(account_id, visible_to, start, end, before, limit)
+    return _history_page(conn.execute(_HISTORY, params).fetchall(), limit)
+
+
+async def read_history_async(
+    conn: psycopg.AsyncConnection,
+    account_id: str,
+    *,
+    visible_to: str | None,
+    start: datetime = EARLIEST_INSTANT,
+    end: datetime = LATEST_INSTANT,
+    before: HistoryKey | None = None,
+    limit: int,
+) -> HistoryPage | None:
+    """read_history on an async connection."""
+    params = _history_params(account_id, visible_to, start, end, before, limit)
+    cursor = await conn.execute(_HISTORY, params)
+    return _history_page(await cursor.fetchall(), limit)
+
+
+def _history_params(
+    account_id: str, visible_to: str | None, start: datetime, end: datetime, before: HistoryKey | None, limit: int
+) -> dict:
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     # (end, 0) precedes every entry at `end` (stream versions start at 1): the range's end is the first page's key.
     bound = min(before, HistoryKey(end, 0)) if before is not None else HistoryKey(end, 0)
-    rows = conn.execute(
-        _HISTORY,
-        {
-            "account_id": account_id, "visible_to": visible_to, "start": start,
-            "before_at": bound.occurred_at, "before_version": bound.stream_version, "limit": limit + 1,
-        },
-    ).fetchall()  # fmt: skip
+    return {
+        "account_id": account_id, "visible_to": visible_to, "start": start,
+        "before_at": bound.occurred_at, "before_version": bound.stream_version, "limit": limit + 1,
+    }  # fmt: skip
+
+
+def _history_page(rows: list[tuple], limit: int) -> HistoryPage | None:
     if not rows:
         return None
     entries = tuple(_entry(row) for row in rows if row[0] is not None)

@@ -19,10 +19,11 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from bank_pipeline.api import queries
-from bank_pipeline.api.dependencies import IdentityDep, ReadAfter, RuntimeDep, show_position
+from bank_pipeline.api.dependencies import AsyncPoolDep, IdentityDep, ReadAfter, RuntimeDep, show_position
 from bank_pipeline.api.identity import Identity
 from bank_pipeline.api.problems import ApiProblem, documented, not_found
 from bank_pipeline.api.tokens import signing_key
@@ -188,10 +189,11 @@ def get_account(account_id: AccountId, who: IdentityDep, rt: RuntimeDep, _: Read
 
 
 @router.get("/v1/accounts/{account_id}/balance", response_model=BalanceOut, summary="An account's balance")
-def get_balance(
+async def get_balance(
     account_id: AccountId,
     who: IdentityDep,
     rt: RuntimeDep,
+    pool: AsyncPoolDep,
     _: ReadAfter,
     as_of: Annotated[
         AwareDatetime | None,
@@ -203,12 +205,17 @@ def get_balance(
         ),
     ] = None,
 ) -> BalanceOut:
+    if as_of is not None:
+        return await run_in_threadpool(balance_at, rt, who, account_id, as_of)
+    async with pool.connection() as conn:  # the hot path: on the event loop, no thread handoff
+        found = await queries.read_account_async(conn, account_id, visible_to=visible_to(who))
+    if found is None:
+        raise not_found("account")
+    return current_balance(found)
+
+
+def balance_at(rt: Runtime, who: Identity, account_id: str, as_of: datetime) -> BalanceOut:
     with rt.pool.connection() as conn:
-        if as_of is None:
-            found = queries.read_account(conn, account_id, visible_to=visible_to(who))
-            if found is None:
-                raise not_found("account")
-            return current_balance(found)
         if not may_read_account(conn, who, account_id):
             raise not_found("account")
         try:
@@ -236,10 +243,10 @@ def balance_as_of(answer: AccountAsOf) -> BalanceOut:
 
 
 @router.get("/v1/accounts/{account_id}/transactions", response_model=TransactionsPage, summary="An account's entries")
-def list_transactions(
+async def list_transactions(
     account_id: AccountId,
     who: IdentityDep,
-    rt: RuntimeDep,
+    pool: AsyncPoolDep,
     _: ReadAfter,
     first_day: Annotated[date | None, business_day("from", "First UTC business day.")] = None,
     last_day: Annotated[date | None, business_day("to", "Last UTC business day, inclusive.")] = None,
@@ -255,8 +262,8 @@ def list_transactions(
     before = decode_cursor(cursor, scope) if cursor is not None else None
     start = _day_start(first_day) if first_day is not None else queries.EARLIEST_INSTANT
     end = _day_start(last_day + timedelta(days=1)) if last_day is not None else queries.LATEST_INSTANT
-    with rt.pool.connection() as conn:
-        page = queries.read_history(
+    async with pool.connection() as conn:  # the hot path: on the event loop, no thread handoff
+        page = await queries.read_history_async(
             conn, account_id, visible_to=visible_to(who), start=start, end=end, before=before, limit=limit
         )
     if page is None:
