@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import jwt
@@ -29,11 +30,16 @@ class InvalidToken(ValueError):
 def signing_key() -> str:
     """The configured key, or the one kept under BANK_PIPELINE_HOME (made on first use, readable by us only)."""
     settings = get_settings()
-    if settings.api_signing_key:
-        if len(settings.api_signing_key.encode()) < MINIMUM_KEY_BYTES:
+    return _key(settings.api_signing_key, (Path(settings.home) / KEY_FILE).resolve())
+
+
+@lru_cache(maxsize=8)
+def _key(configured: str | None, path: Path) -> str:
+    """Read once per setting and path: every request verifies a token, and must not touch the disk for it."""
+    if configured:
+        if len(configured.encode()) < MINIMUM_KEY_BYTES:
             raise ValueError(f"BANK_PIPELINE_API_SIGNING_KEY must be at least {MINIMUM_KEY_BYTES} bytes")
-        return settings.api_signing_key
-    path = Path(settings.home) / KEY_FILE
+        return configured
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

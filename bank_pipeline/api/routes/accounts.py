@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import psycopg
@@ -372,8 +373,13 @@ def decode_cursor(cursor: str, scope: bytes) -> queries.HistoryKey:
 
 
 def _cursor_mac(scope: bytes, body: bytes) -> bytes:
-    key = hashlib.sha256(b"bank-pipeline history cursor\0" + signing_key().encode()).digest()
-    return hmac.new(key, scope + b"\0" + body, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+    return hmac.new(_cursor_key(signing_key()), scope + b"\0" + body, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+
+
+@lru_cache(maxsize=4)
+def _cursor_key(signing: str) -> bytes:
+    """The cursor's MAC key, derived from the signing key once, not on every page."""
+    return hashlib.sha256(b"bank-pipeline history cursor\0" + signing.encode()).digest()
 
 
 def _day_start(day: date) -> datetime:
