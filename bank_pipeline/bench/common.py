@@ -253,11 +253,7 @@ class Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self.processes:
-            process.join(timeout=10)
+        stop_processes(self.processes)
 
     def wait_ready(self, on_tick: Callable[[], None] = lambda: None, timeout: float = 1800) -> None:
         """Wait until every worker is prepared, calling on_tick meanwhile."""
@@ -330,3 +326,12 @@ def open_funded_accounts(bus: Any, run_id: str, accounts: list[str], owner_name:
     all_of([c.OpenAccount(a, o, "EUR") for a, o in zip(accounts, owners, strict=True)])
     funded = all_of([c.CreditAccount(a, funds, "EUR", f"{a}-funds", "Bench") for a in accounts])
     return max(result.checkpoint for result in funded)
+
+
+def stop_processes(processes) -> None:
+    """SIGTERM every bench process still running (each finishes what it was doing), then wait for them all."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)

@@ -56,6 +56,7 @@ from bank_pipeline.bench.common import (
     open_funded_accounts,
     rate,
     server_description,
+    stop_processes,
 )
 from bank_pipeline.bench.projection_lag import ACCOUNTS, EVENTS_PER_TRANSFER, OPENING_BALANCE, expect_message
 from bank_pipeline.db.connection import connect
@@ -194,10 +195,7 @@ def measure(
             worker.terminate()  # SIGTERM: the worker finishes its batch and reports
             judged: dict[str, Any] = expect_message(messages, "judged", (worker,), timeout=60)
         finally:
-            for process in (worker, driver):
-                if process.is_alive():
-                    process.terminate()
-                process.join(timeout=10)
+            stop_processes((worker, driver))
         load_after = machine_load()
         console.print(f"machine: {load_after} after the run")
         progress.add_task("baseline: the same detector judging the run's events as a backlog", total=None)

@@ -37,6 +37,7 @@ from bank_pipeline.bench.common import (
     open_funded_accounts,
     rate,
     server_description,
+    stop_processes,
 )
 from bank_pipeline.db.connection import connect
 from bank_pipeline.db.connection import pool as make_pool
@@ -127,10 +128,7 @@ def measure_lag(
             worker.terminate()  # SIGTERM: the worker finishes its batch and reports
             projected: dict[str, Any] = expect_message(messages, "projected", (worker,), timeout=60)
         finally:
-            for process in (worker, driver):
-                if process.is_alive():
-                    process.terminate()
-                process.join(timeout=10)
+            stop_processes((worker, driver))
     load_after = machine_load()
     console.print(f"machine: {load_after} after the run")
 
