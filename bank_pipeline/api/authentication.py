@@ -1,6 +1,9 @@
 """Authenticate before anything else: a request under /v1 without a valid bearer token is answered 401 before it
 is routed or its body is read, and a body larger than any command needs is refused unread (413). The identity
-found here is what the endpoints' `identity` dependency returns. Answers under /v1 are `Cache-Control: no-store`."""
+found here is what the endpoints' `identity` dependency returns. Authenticated answers are `Cache-Control: no-store`.
+
+The OpenAPI document declares the scheme on the same paths (`declare_bearer_scheme`): no per-request security
+dependency has to run for the document to show it."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bank_pipeline.api.problems import MEDIA_TYPE, TYPE_BASE
 from bank_pipeline.api.tokens import InvalidToken, verify_token
 
-PROTECTED_PREFIX = "/v1"
+PROTECTED_PREFIXES = ("/v1", "/metrics")  # everything but the probes and the OpenAPI document
 MAX_BODY_BYTES = 64 * 1024  # a command's JSON is a few hundred bytes
 CHALLENGE = (b"www-authenticate", b'Bearer realm="bank-pipeline"')
 
@@ -20,7 +23,7 @@ class AuthenticateFirst:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -42,6 +45,24 @@ class AuthenticateFirst:
             await send(message)
 
         await self.app(scope, receive, send_private)
+
+
+BEARER_SCHEME = {
+    "HTTPBearer": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "A JWT from `bank-pipeline token` (or the identity provider).",
+    }
+}  # fmt: skip
+
+
+def declare_bearer_scheme(schema: dict) -> dict:
+    """Mark every operation AuthenticateFirst guards as needing the bearer token, in an OpenAPI document."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER_SCHEME)
+    for path, operations in schema.get("paths", {}).items():
+        if path.startswith(PROTECTED_PREFIXES):
+            for operation in operations.values():
+                operation["security"] = [{"HTTPBearer": []}]
+    return schema
 
 
 def _bearer(authorization: bytes) -> str:

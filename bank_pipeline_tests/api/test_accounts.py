@@ -4,6 +4,7 @@ balances as of any instant, statements in every format, read-your-writes, and wh
 import base64
 import csv
 import io
+import json
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from bank_pipeline.api.app import create_app
 from bank_pipeline.api.identity import Identity
+from bank_pipeline.api.routes.accounts import BalanceOut, TransactionsPage
 from bank_pipeline.api.tokens import mint_token
 from bank_pipeline.db.databases import create_database, drop_database
 from bank_pipeline.domain import commands as c
@@ -149,6 +151,22 @@ def test_the_balance_now_is_what_the_transfers_left(small_bank):
     assert alice["currency"] == bob["currency"] == "EUR"
     assert alice["existed"] and alice["as_of"] is None
     assert alice["position"] == bob["position"] and _is_position(alice["position"])
+
+
+def test_the_hot_reads_answer_exactly_their_documented_models(small_bank):
+    """The balance and history routes write their JSON themselves (orjson; PostgreSQL for the entries), not through
+    their pydantic response models: each body must say exactly what the declared model would have written."""
+    balance = get(small_bank, f"/v1/accounts/{ALICE_CURRENT}/balance")
+    page = get(small_bank, f"/v1/accounts/{ALICE_CURRENT}/transactions", limit=7)
+    last_page = get(small_bank, f"/v1/accounts/{ALICE_CURRENT}/transactions", limit=500)
+    for response, model in ((balance, BalanceOut), (page, TransactionsPage), (last_page, TransactionsPage)):
+        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+        as_the_model_writes_it = model.model_validate_json(response.content).model_dump_json()
+        # every field, in the model's order, every value and every instant's spelling (Z, microseconds or none)
+        assert json.dumps(response.json()) == json.dumps(json.loads(as_the_model_writes_it))
+    instants = [entry[field] for entry in last_page.json()["entries"] for field in ("occurred_at", "recorded_at")]
+    assert any("." in instant for instant in instants) and any("." not in instant for instant in instants)
+    assert page.json()["next_cursor"] and last_page.json()["next_cursor"] is None
 
 
 def _figures(balance: dict) -> tuple[int, int, int]:

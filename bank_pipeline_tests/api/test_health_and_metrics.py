@@ -221,3 +221,17 @@ def test_without_a_database_metrics_still_answer_and_say_so(app_without_database
         "bank_pipeline_fraud_decision_latency_seconds_count",
     }  # fmt: skip
     assert not left_out  # rather than reported stale
+
+
+def test_the_openapi_document_declares_the_bearer_token_exactly_where_it_is_demanded(bank):
+    document = bank.client.app.openapi()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    declared = demanded = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            response = bank.client.request(method, re.sub(r"\{[^}]+\}", "x", path))  # no token
+            says_bearer = operation.get("security") == [{"HTTPBearer": []}]
+            assert says_bearer == (response.status_code == 401), (method, path, response.status_code)
+            declared += says_bearer
+            demanded += response.status_code == 401
+    assert declared == demanded >= 15  # every /v1 operation and /metrics; the probes stay open

@@ -19,14 +19,15 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from bank_pipeline.api import queries
-from bank_pipeline.api.dependencies import AsyncPoolDep, IdentityDep, ReadAfter, RuntimeDep, show_position
+from bank_pipeline.api.dependencies import IdentityDep, ReadAfter, RuntimeDep, caller, show_position
 from bank_pipeline.api.identity import Identity
 from bank_pipeline.api.problems import ApiProblem, documented, not_found
+from bank_pipeline.api.responses import FastJSONResponse
 from bank_pipeline.api.tokens import signing_key
 from bank_pipeline.domain.statements import EARLIEST_DAY, LATEST_DAY, StatementPeriod
 from bank_pipeline.domain.streams import ID_PATTERN
@@ -192,9 +193,7 @@ def get_account(account_id: AccountId, who: IdentityDep, rt: RuntimeDep, _: Read
 @router.get("/v1/accounts/{account_id}/balance", response_model=BalanceOut, summary="An account's balance")
 async def get_balance(
     account_id: AccountId,
-    who: IdentityDep,
-    rt: RuntimeDep,
-    pool: AsyncPoolDep,
+    request: Request,
     _: ReadAfter,
     as_of: Annotated[
         AwareDatetime | None,
@@ -205,14 +204,15 @@ async def get_balance(
             "default: now. Entries back-dated before it count.",
         ),
     ] = None,
-) -> BalanceOut:
+) -> BalanceOut | Response:
+    who, pool = caller(request), request.app.state.async_pool  # not dependencies: see api/dependencies.py
     if as_of is not None:
-        return await run_in_threadpool(balance_at, rt, who, account_id, as_of)
+        return await run_in_threadpool(balance_at, request.app.state.runtime, who, account_id, as_of)
     async with pool.connection() as conn:  # the hot path: on the event loop, no thread handoff
         found = await queries.read_account_async(conn, account_id, visible_to=visible_to(who))
     if found is None:
         raise not_found("account")
-    return current_balance(found)
+    return FastJSONResponse(current_balance_body(found))
 
 
 def balance_at(rt: Runtime, who: Identity, account_id: str, as_of: datetime) -> BalanceOut:
@@ -226,13 +226,14 @@ def balance_at(rt: Runtime, who: Identity, account_id: str, as_of: datetime) -> 
     return balance_as_of(answer)
 
 
-def current_balance(found: queries.AccountNow) -> BalanceOut:
+def current_balance_body(found: queries.AccountNow) -> dict[str, Any]:
+    """The balance now as BalanceOut's JSON body, without building the model (the hot path)."""
     account = found.account
-    return BalanceOut(
-        account_id=account.account_id, currency=account.currency, ledger_balance=account.ledger_balance,
-        held_amount=account.held_amount, available_balance=account.available_balance, as_of=None, existed=True,
-        position=show_position(found.checkpoint),
-    )  # fmt: skip
+    return {
+        "account_id": account.account_id, "currency": account.currency, "ledger_balance": account.ledger_balance,
+        "held_amount": account.held_amount, "available_balance": account.available_balance, "as_of": None,
+        "existed": True, "position": show_position(found.checkpoint),
+    }  # fmt: skip
 
 
 def balance_as_of(answer: AccountAsOf) -> BalanceOut:
@@ -246,8 +247,7 @@ def balance_as_of(answer: AccountAsOf) -> BalanceOut:
 @router.get("/v1/accounts/{account_id}/transactions", response_model=TransactionsPage, summary="An account's entries")
 async def list_transactions(
     account_id: AccountId,
-    who: IdentityDep,
-    pool: AsyncPoolDep,
+    request: Request,
     _: ReadAfter,
     first_day: Annotated[date | None, business_day("from", "First UTC business day.")] = None,
     last_day: Annotated[date | None, business_day("to", "Last UTC business day, inclusive.")] = None,
@@ -255,8 +255,9 @@ async def list_transactions(
     cursor: Annotated[
         str | None, Query(max_length=256, description="The `next_cursor` of the previous page, same query.")
     ] = None,
-) -> TransactionsPage:
+) -> Response:
     """Booked entries newest first by business time, a page at a time: follow `next_cursor` until it is null."""
+    who, pool = caller(request), request.app.state.async_pool  # not dependencies: see api/dependencies.py
     if first_day is not None and last_day is not None and first_day > last_day:
         raise invalid("/query/to", f"the range ends ({last_day}) before it starts ({first_day})")
     scope = cursor_scope(account_id, first_day, last_day)
@@ -269,10 +270,8 @@ async def list_transactions(
         )
     if page is None:
         raise not_found("account")
-    return TransactionsPage(
-        entries=[EntryOut.model_validate(entry) for entry in page.entries],
-        next_cursor=encode_cursor(page.next_before, scope) if page.next_before is not None else None,
-    )
+    next_cursor = encode_cursor(page.next_before, scope) if page.next_before is not None else None
+    return FastJSONResponse({"entries": page.entries, "next_cursor": next_cursor})  # a TransactionsPage
 
 
 StatementFormat = Literal["pdf", "csv", "camt053", "mt940"]
