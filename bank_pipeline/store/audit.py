@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from bank_pipeline.store.month_digests import check_published_months
+
 GENESIS = bytes(32)
 MAX_FINDINGS = 100
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # modified | deleted | inserted | digest_mismatch
+    kind: str  # modified | deleted | inserted | digest_mismatch | month_digest_mismatch
     message: str
     stream_id: str | None = None
     stream_version: int | None = None
@@ -27,6 +29,7 @@ class AuditReport:
     events_checked: int = 0
     streams_checked: int = 0
     digests_checked: int = 0
+    months_checked: int = 0
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -102,9 +105,15 @@ def verify(conn: psycopg.Connection) -> AuditReport:
         _check_chains(conn, params, report)
         _check_heads(conn, params, report)
         _check_digests(conn, report)
+        _check_month_digests(conn, report)
     # Findings that name an event come first, in delivery order; digest findings corroborate them.
     report.findings.sort(key=lambda finding: (finding.global_position is None, finding.order_key))
     return report
+
+
+def _check_month_digests(conn: psycopg.Connection, report: AuditReport) -> None:
+    report.months_checked, findings = check_published_months(conn)
+    report.findings.extend(Finding("month_digest_mismatch", finding.message) for finding in findings)
 
 
 def _check_event_hashes(conn: psycopg.Connection, params: dict, report: AuditReport) -> None:
