@@ -2,9 +2,14 @@
 
 import dagster as dg
 
-from bank_pipeline.defs.audit.assets import event_store_digests
+from bank_pipeline.defs.audit.assets import audit_digest, event_store_digests
 from bank_pipeline.defs.audit.checks import event_store_history_is_intact
-from bank_pipeline.defs.audit.schedules import audit_digest_job, hourly_audit_digests
+from bank_pipeline.defs.audit.schedules import (
+    audit_digest_job,
+    hourly_audit_digests,
+    monthly_audit_digest,
+    publish_month_digest_job,
+)
 from bank_pipeline.defs.event_store.assets import event_store_partitions
 from bank_pipeline.defs.event_store.schedules import (
     daily_event_store_maintenance,
@@ -31,6 +36,7 @@ defs = dg.Definitions(
         ingested_landing_file,
         quarantine_report,
         event_store_digests,
+        audit_digest,
         read_model,
         daily_ledger_totals,
         monthly_statements,
@@ -42,6 +48,7 @@ defs = dg.Definitions(
         event_store_maintenance_job,
         ingest_landing_file_job,
         audit_digest_job,
+        publish_month_digest_job,
         project_read_model_job,
         replay_account,
         monthly_statements_job,
@@ -51,6 +58,7 @@ defs = dg.Definitions(
     schedules=[
         daily_event_store_maintenance,
         hourly_audit_digests,
+        monthly_audit_digest,
         read_model_every_five_minutes,
         monthly_statements_schedule,
     ],

@@ -1,11 +1,15 @@
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
 
 from bank_pipeline.definitions import defs
-from bank_pipeline.defs.audit.assets import event_store_digests
+from bank_pipeline.defs.audit.assets import audit_digest, event_store_digests
 from bank_pipeline.defs.audit.checks import event_store_history_is_intact
+from bank_pipeline.defs.audit.schedules import monthly_audit_digest
 from bank_pipeline.defs.event_store.assets import event_store_partitions
 from bank_pipeline.defs.resources import BankDatabase
 from bank_pipeline.store import NewEvent
+from bank_pipeline.store.month_digests import CLOSING_GRACE, month_bounds, month_of, published_months
 
 
 def test_definitions_load_and_every_job_resolves():
@@ -64,3 +68,33 @@ def test_the_check_fails_and_blocks_when_history_was_tampered_with(fresh_store, 
     assert not check.passed
     assert "[modified]" in check.metadata["first_problem"].value
     assert not result.success  # a blocking check failure fails the run, so downstream assets do not run
+
+
+def test_the_audit_digest_asset_publishes_a_closed_month_and_only_then(
+    fresh_store, fresh_database_url, dagster_instance
+):
+    fresh_store.append([NewEvent("acct-1", "Opened", {"n": 1}), NewEvent("acct-2", "Opened", {"n": 2})])
+    this_month = month_of(datetime.now(UTC))
+    closed = month_bounds(this_month)[1] + CLOSING_GRACE
+
+    def materialize(now: datetime):
+        return dg.materialize(
+            [audit_digest],
+            partition_key=f"{this_month:%Y-%m-%d}",
+            run_config={"ops": {"audit_digest": {"config": {"now": now.isoformat()}}}},
+            resources={"bank_db": BankDatabase(database_url=fresh_database_url)},
+            instance=dagster_instance,
+        )
+
+    assert materialize(closed - timedelta(minutes=1)).asset_materializations_for_node("audit_digest") == []
+    [published] = materialize(closed).asset_materializations_for_node("audit_digest")
+    with fresh_store.pool.connection() as conn:
+        [digest] = published_months(conn)
+    assert published.metadata["merkle_root"].value == digest.merkle_root.hex()
+    assert published.metadata["events"].value == 2
+
+
+def test_the_monthly_schedule_asks_for_the_month_that_just_ended():
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2027, 1, 1, 2, 0, tzinfo=UTC))
+    request = monthly_audit_digest(context)
+    assert (request.partition_key, request.run_key) == ("2026-12-01", "2026-12")

@@ -8,7 +8,10 @@ from bank_pipeline.store.audit import verify
 @dg.asset_check(
     asset=event_store_digests,
     blocking=True,
-    description="Every event's hash, every stream's chain and head, and every digest match (audit verify).",
+    description=(
+        "Every event's hash, every stream's chain and head, every digest and every published month digest match "
+        "(audit verify)."
+    ),
 )
 def event_store_history_is_intact(bank_db: BankDatabase) -> dg.AssetCheckResult:
     with bank_db.runtime() as runtime, runtime.pool.connection() as conn:
@@ -17,6 +20,7 @@ def event_store_history_is_intact(bank_db: BankDatabase) -> dg.AssetCheckResult:
         "events_checked": report.events_checked,
         "streams_checked": report.streams_checked,
         "digests_checked": report.digests_checked,
+        "month_digests_checked": report.months_checked,
         "findings": len(report.findings),
     }
     if not report.ok:
