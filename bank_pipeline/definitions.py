@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from bank_pipeline.defs.archive.assets import event_archive
 from bank_pipeline.defs.audit.assets import audit_digest, event_store_digests
 from bank_pipeline.defs.audit.checks import event_store_history_is_intact
 from bank_pipeline.defs.audit.schedules import (
@@ -37,6 +38,7 @@ defs = dg.Definitions(
         quarantine_report,
         event_store_digests,
         audit_digest,
+        event_archive,
         read_model,
         daily_ledger_totals,
         monthly_statements,

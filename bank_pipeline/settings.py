@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     api_token_ttl_seconds: int = 3600
     #: How long a read that names a position (read-your-writes) waits for the read model, in seconds.
     api_read_wait_seconds: float = 2.0
+    #: Where archived event months go: a directory or an fsspec URI such as s3://bucket/path (default: `home`/archive).
+    archive_uri: str | None = None
+    #: Months kept hot in PostgreSQL before the current one; older months are archived to Parquet and dropped.
+    archive_hot_months: int = 13
 
     @property
     def landing_path(self) -> Path:
@@ -42,6 +46,10 @@ class Settings(BaseSettings):
     @property
     def statement_path(self) -> Path:
         return (self.statement_dir or self.home / "statements").resolve()
+
+    @property
+    def archive_location(self) -> str:
+        return self.archive_uri or str((self.home / "archive").resolve())
 
     @property
     def embedded_pgdata(self) -> Path:

@@ -8,7 +8,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bank_pipeline.cli import api as api_commands
-from bank_pipeline.cli import audit, bench, db, fraud, projections
+from bank_pipeline.cli import archive, audit, bench, db, fraud, projections
 from bank_pipeline.cli.errors import fail, operator_errors
 from bank_pipeline.cli.replay import replay
 from bank_pipeline.cli.simulate import simulate
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
+app.add_typer(archive.app, name="archive")
 app.add_typer(bench.app, name="bench")
 app.add_typer(projections.app, name="projections")
 app.add_typer(fraud.app, name="fraud")
