@@ -30,13 +30,15 @@ class InvalidToken(ValueError):
 def signing_key() -> str:
     """The configured key, or the one kept under BANK_PIPELINE_HOME (made on first use, readable by us only)."""
     settings = get_settings()
-    if _last_key[0] is not settings:  # settings are made once per process (tests make new ones): look once each
-        key_file = os.path.abspath(os.path.join(settings.home, KEY_FILE))
-        _last_key[:] = [settings, _key(settings.api_signing_key, key_file)]
-    return _last_key[1]
+    global _last_key
+    known_settings, key = _last_key  # one read: a concurrent rebind cannot mix two settings' values
+    if known_settings is not settings:  # settings are made once per process (tests make new ones): look once each
+        key = _key(settings.api_signing_key, os.path.abspath(os.path.join(settings.home, KEY_FILE)))
+        _last_key = (settings, key)
+    return key
 
 
-_last_key: list = [None, None]  # [the settings object, its key]: every request needs the key
+_last_key: tuple = (None, None)  # (the settings object, its key): every request needs the key
 
 
 @lru_cache(maxsize=8)
@@ -108,4 +110,4 @@ def _verified(token: str, key: str) -> tuple[Identity, float]:
         raise InvalidToken("the bearer token's customer id is not a valid id")
     if role == "customer" and (not isinstance(customer_id, str) or not customer_id):
         raise InvalidToken("a customer's bearer token must name the customer")
-    return Identity(subject, role, customer_id if role == "customer" else None), claims["exp"]
+    return Identity(subject, role, customer_id if role == "customer" else None), float(claims["exp"])

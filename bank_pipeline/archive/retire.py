@@ -78,6 +78,18 @@ def archive_month(
     month = month_of(month)
     step = on_step or (lambda name: None)
     check_due(month, now, hot_months)
+    # One archiver per month at a time (the CLI and a Dagster run may overlap): the second waits, then skips.
+    lock = conn.execute("SELECT hashtextextended('event_store.archive ' || %s::text, 0)", (month,)).fetchone()[0]
+    conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
+    try:
+        return _archive_locked(conn, store, month, step, started)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+
+
+def _archive_locked(
+    conn: psycopg.Connection, store: ArchiveStore, month: date, step: StepHook, started: float
+) -> MonthOutcome:
     if conn.execute("SELECT 1 FROM event_store.archived_months WHERE month = %s", (month,)).fetchone():
         return MonthOutcome(month, "already_archived")
     if not partition_exists(conn, month):

@@ -5,6 +5,7 @@ half a file under its final name. Reads that name a sha256 refuse a file that do
 """
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,11 +100,32 @@ class ArchiveStore:
             with self.fs.open(temporary, "wb") as target:
                 writer = HashingWriter(target)
                 yield writer
+                self._make_durable(target)
             self.fs.mv(temporary, final)
+            self._make_directory_durable(final)
         except BaseException:
             if self.fs.exists(temporary):
                 self.fs.rm(temporary)
             raise
+
+    # A month's partition is dropped right after its file is written: on a local disk the file and its name must be
+    # on disk first, or a power cut could lose both copies. (Object stores acknowledge a write once it is durable.)
+    def _make_durable(self, target: IO[bytes]) -> None:
+        if self._is_local:
+            target.flush()
+            os.fsync(target.fileno())
+
+    def _make_directory_durable(self, final: str) -> None:
+        if self._is_local:
+            directory = os.open(os.path.dirname(final), os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    @property
+    def _is_local(self) -> bool:
+        return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
 
     def write_bytes(self, key: str, data: bytes) -> str:
         """Writes `data` atomically; returns its sha256 (hex)."""

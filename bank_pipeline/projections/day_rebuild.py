@@ -49,12 +49,30 @@ def _utc_midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+class ArchivedDays(ValueError):
+    """The range reaches into archived months: its rows would be rebuilt from the hot events alone."""
+
+
+def refuse_archived_days(conn: psycopg.Connection, first_day: date) -> None:
+    """Entries are rebuilt from hot events; an archived event (recorded before the newest archived month ended,
+    so dated no later either) may have rows on days before that end, which a rebuild would delete for good."""
+    archived_until = conn.execute("SELECT max(month) + interval '1 month' FROM event_store.archived_months").fetchone()[
+        0
+    ]
+    if archived_until is not None and first_day < archived_until.date():
+        raise ArchivedDays(
+            f"business days before {archived_until:%Y-%m-%d} may hold entries of archived events: rebuild from "
+            f"{archived_until:%Y-%m-%d} on (rebuilding across the archive is not supported yet)"
+        )
+
+
 def rebuild_business_days(conn: psycopg.Connection, first_day: date, last_day: date) -> DayRangeRebuild:
     """Delete and rebuild the read model's rows of business days first_day..last_day (inclusive, UTC), in one
     transaction. Readers see the old rows until it commits."""
     if last_day < first_day:
         raise ValueError(f"the range ends ({last_day}) before it starts ({first_day})")
     start, end = _utc_midnight(first_day), _utc_midnight(last_day + timedelta(days=1))
+    refuse_archived_days(conn, first_day)
     ensure_batch_table(conn)
     with conn.transaction():
         row = conn.execute(s.in_schema(s.LOCK_CHECKPOINT, LIVE_SCHEMA)).fetchone()

@@ -133,6 +133,7 @@ def rebuild(
         try:
             with phase("prepare"):
                 schema.check_rebuildable(control, LIVE_SCHEMA, set(TABLES))
+                _refuse_archived_history(control)
                 schema.drop_schema(control, RETIRED_SCHEMA)  # a rebuild that died between swap and retire
                 schema.drop_schema(control, SHADOW_SCHEMA)  # a rebuild that died before its swap
                 schema.create_schema(control, LIVE_SCHEMA, SHADOW_SCHEMA)
@@ -170,6 +171,14 @@ def _session(url: str, settings: dict[str, str] | None = None) -> Iterator[psyco
             for name, value in _UNCOMPRESSED_WAL.items():
                 conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         yield conn
+
+
+def _refuse_archived_history(conn: psycopg.Connection) -> None:
+    if conn.execute("SELECT EXISTS (SELECT FROM event_store.archived_months)").fetchone()[0]:
+        raise schema.RebuildUnsupported(
+            "some months of events are archived and a rebuild reads the hot events only: it would drop their "
+            "entries from the read model (rebuilding across the archive is not supported yet)"
+        )
 
 
 def _lock_out_other_rebuilds(conn: psycopg.Connection) -> None:

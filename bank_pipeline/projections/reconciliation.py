@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg_pool import ConnectionPool
 
 from bank_pipeline.projections.projector import LIVE_SCHEMA, read_checkpoint
@@ -94,9 +96,44 @@ def _snapshot(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
             conn.execute("ROLLBACK")
 
 
+# Every event the folds need: the hot ones and those of archived months (passed in from the archive files, whose
+# sha256 is checked on reading), so a month moved to the archive does not make a correct read model look wrong.
+_HISTORY = """(
+    SELECT transaction_id, global_position, stream_id, stream_version, event_type, payload FROM event_store.events
+    UNION ALL
+    SELECT * FROM unnest(%(archived_transaction_ids)s::bigint[], %(archived_positions)s::bigint[],
+                         %(archived_stream_ids)s::text[], %(archived_versions)s::bigint[],
+                         %(archived_event_types)s::text[], %(archived_payloads)s::jsonb[])
+)"""
+
+_ARCHIVED_COLUMNS = {
+    "archived_transaction_ids": "transaction_id", "archived_positions": "global_position",
+    "archived_stream_ids": "stream_id", "archived_versions": "stream_version",
+    "archived_event_types": "event_type", "archived_payloads": "payload",
+}  # fmt: skip
+
+
+def _archived_events(conn: psycopg.Connection, event_types: tuple[str, ...]) -> dict[str, list]:
+    """The archived events of these types as query parameters (in memory: see design.md §10)."""
+    from bank_pipeline.archive.reading import archived_table  # the archive builds on the store: import late
+
+    rows: dict[str, list] = {parameter: [] for parameter in _ARCHIVED_COLUMNS}
+    for (month,) in conn.execute("SELECT month FROM event_store.archived_months ORDER BY month").fetchall():
+        table = archived_table(conn, month)
+        table = table.filter(pc.is_in(table.column("event_type"), pa.array(event_types)))
+        for parameter, column in _ARCHIVED_COLUMNS.items():
+            rows[parameter].extend(table.column(column).to_pylist())
+    return rows
+
+
+ACCOUNT_EVENT_TYPES = (
+    "AccountOpened", "AccountCredited", "AccountDebited", "HoldPlaced", "HoldReleased", "AccountFrozen",
+    "AccountUnfrozen", "AccountClosed",
+)  # fmt: skip
+
 # The balance, holds, status and version of accounts folded from their events up to the checkpoint,
 # next to what the read model holds. `%(sample)s` NULL means every account.
-_BALANCES_AGAINST_EVENTS = """
+_BALANCES_AGAINST_EVENTS = f"""
 WITH chosen AS (
     SELECT account_id FROM projections.account_balances
      WHERE %(sample)s::integer IS NULL
@@ -120,7 +157,7 @@ WITH chosen AS (
                 FILTER (WHERE e.event_type IN ('AccountOpened', 'AccountFrozen', 'AccountUnfrozen',
                                                'AccountClosed')))[1] AS status,
            max(e.stream_version) AS version
-      FROM event_store.events e
+      FROM {_HISTORY} e
      WHERE e.stream_id = ANY (SELECT 'account-' || account_id FROM chosen)
        AND (e.transaction_id, e.global_position) <= (%(transaction_id)s, %(global_position)s)
      GROUP BY 1
@@ -148,6 +185,7 @@ def check_balances(pool: ConnectionPool, *, sample: int | None = None) -> Balanc
                 "sample": sample,
                 "transaction_id": checkpoint.transaction_id,
                 "global_position": checkpoint.global_position,
+                **_archived_events(conn, ACCOUNT_EVENT_TYPES),
             },
         ).fetchall()
     differences = []
@@ -163,7 +201,7 @@ def check_balances(pool: ConnectionPool, *, sample: int | None = None) -> Balanc
     return BalanceCheck(checkpoint, checked, total, len(rows), tuple(differences[:SHOWN_DIFFERENCES]))
 
 
-_CURRENCY_TOTALS = """
+_CURRENCY_TOTALS = f"""
 WITH projected AS (
     SELECT currency, sum(ledger_balance)::bigint AS balances FROM projections.account_balances GROUP BY currency
 ), flows AS (
@@ -174,7 +212,7 @@ WITH projected AS (
            sum(CASE WHEN e.payload->>'flow' = 'internal' THEN
                     CASE e.event_type WHEN 'AccountCredited' THEN 1 ELSE -1 END * (e.payload->>'amount')::bigint
                     ELSE 0 END) AS internal
-      FROM event_store.events e
+      FROM {_HISTORY} e
      WHERE e.event_type IN ('AccountCredited', 'AccountDebited')
        AND (e.transaction_id, e.global_position) <= (%(transaction_id)s, %(global_position)s)
      GROUP BY 1
@@ -193,7 +231,11 @@ def check_double_entry(pool: ConnectionPool) -> DoubleEntryCheck:
         checkpoint = read_checkpoint(conn)
         rows = conn.execute(
             _CURRENCY_TOTALS,
-            {"transaction_id": checkpoint.transaction_id, "global_position": checkpoint.global_position},
+            {
+                "transaction_id": checkpoint.transaction_id,
+                "global_position": checkpoint.global_position,
+                **_archived_events(conn, ("AccountCredited", "AccountDebited")),
+            },
         ).fetchall()
     return DoubleEntryCheck(checkpoint, tuple(CurrencyTotals(*row) for row in rows))
 

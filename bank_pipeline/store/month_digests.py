@@ -127,13 +127,11 @@ def _digest(row: tuple) -> MonthDigest:
 def months_due(conn: psycopg.Connection, now: datetime) -> list[date]:
     """The closed months not published yet, oldest first: from the month after the last published one (or the
     month of the first event) through the last month that ended CLOSING_GRACE before `now`."""
-    last_published, first_event = conn.execute(
-        "SELECT (SELECT max(month) FROM event_store.month_digests), (SELECT min(recorded_at) FROM event_store.events)"
-    ).fetchone()
+    last_published = conn.execute("SELECT max(month) FROM event_store.month_digests").fetchone()[0]
     if last_published is not None:
         month = next_month(last_published)
-    elif first_event is not None:
-        month = month_of(first_event)
+    elif (first := first_month(conn)) is not None:
+        month = first
     else:
         return []
     due = []
@@ -141,6 +139,15 @@ def months_due(conn: psycopg.Connection, now: datetime) -> list[date]:
         due.append(month)
         month = next_month(month)
     return due
+
+
+def first_month(conn: psycopg.Connection) -> date | None:
+    """The month of the first event, archived or hot (None: no event yet)."""
+    archived, hot = conn.execute(
+        "SELECT (SELECT min(month) FROM event_store.archived_months), (SELECT min(recorded_at) FROM event_store.events)"
+    ).fetchone()
+    months = [m for m in (archived, month_of(hot) if hot is not None else None) if m is not None]
+    return min(months) if months else None
 
 
 def publish_month(conn: psycopg.Connection, month: date, now: datetime) -> MonthDigest:
@@ -156,6 +163,9 @@ def publish_month(conn: psycopg.Connection, month: date, now: datetime) -> Month
         published = {digest.month: digest for digest in published_months(conn)}
         if month in published:
             return published[month]
+        first = first_month(conn)
+        if not published and first is not None and month > first:
+            raise MonthNotClosed(f"publish months in order: the first month with events is {first:%Y-%m}")
         if published and max(published) != _previous_month(month):
             raise MonthNotClosed(
                 f"publish months in order: the last published is {max(published):%Y-%m}, not the month before "
@@ -185,11 +195,16 @@ def _previous_month(month: date) -> date:
 
 
 def _has_open_writes(conn: psycopg.Connection, month: date) -> bool:
+    """Whether a transaction that may still write into the month is open. recorded_at is now(), the transaction's
+    start: any open transaction (ours aside) that started before the month's end could; its rows are invisible
+    until it commits, so look at the transactions themselves, then at committed rows not below the horizon."""
     start, end = month_bounds(month)
     return conn.execute(
-        "SELECT EXISTS (SELECT FROM event_store.events WHERE recorded_at >= %s AND recorded_at < %s "
-        "AND transaction_id >= event_store.read_horizon())",
-        (start, end),
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE xact_start < %(end)s AND pid <> pg_backend_pid()"
+        "               AND datname = current_database() AND backend_type = 'client backend')"
+        "    OR EXISTS (SELECT FROM event_store.events WHERE recorded_at >= %(start)s AND recorded_at < %(end)s"
+        "               AND transaction_id >= event_store.read_horizon())",
+        {"start": start, "end": end},
     ).fetchone()[0]
 
 

@@ -169,3 +169,14 @@ def test_the_cli_publishes_lists_and_proves(fresh_store, runner):
     assert unknown.exit_code == 1 and "no event at global position 999999" in unknown.output
     verified = runner.invoke(app, ["audit", "verify"])
     assert verified.exit_code == 0 and "1 published month digests" in verified.output
+
+
+def test_a_month_is_not_published_while_a_transaction_that_could_write_into_it_is_open(fresh_store):
+    history(fresh_store)
+    with fresh_store.pool.connection() as writer, fresh_store.pool.connection() as publisher:
+        writer.execute("BEGIN")
+        writer.execute("SELECT 1")  # a transaction started before the month's end, open after it
+        with pytest.raises(MonthNotClosed, match="still open"):
+            publish_month(publisher, THIS_MONTH, AFTER_THIS_MONTH)
+        writer.execute("COMMIT")
+        assert publish_month(publisher, THIS_MONTH, AFTER_THIS_MONTH).event_count == 7
