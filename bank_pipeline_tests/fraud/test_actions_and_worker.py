@@ -80,11 +80,13 @@ def test_the_worker_judges_appends_as_they_arrive_and_freezes(fresh_database_url
         thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
         thread.start()
         try:
+            burst_started = time.monotonic()
             for n in range(10):  # a card-testing burst, appended while the worker runs
                 handler.execute(c.DebitAccount("w-acct", 10 + n, "EUR", f"w-card-{n}", f"Web shop {n}"))
-            deadline = time.monotonic() + 20
+            deadline = burst_started + 20
             while not freezes(store, "w-acct") and time.monotonic() < deadline:
                 time.sleep(0.05)
+            frozen_after = time.monotonic() - burst_started
         finally:
             stop.set()
             thread.join(timeout=10)
@@ -93,7 +95,9 @@ def test_the_worker_judges_appends_as_they_arrive_and_freezes(fresh_database_url
         frozen = freezes(store, "w-acct")
     assert ("card_testing", "frozen") in alerts
     assert len(frozen) == 1
-    assert worker.wake_ups["notify"] >= 1  # woken by the appends, not by the 30 s poll
+    # Judged as the appends arrived, not at the 30 s poll (on a slow machine the worker's start-up catch-up may
+    # already take the burst in, so the number of notified wake-ups is not the measure).
+    assert frozen_after < 20  # < the 30 s poll
 
 
 def test_the_alerts_command_lists_them(bank, fresh_database_url, monkeypatch) -> None:

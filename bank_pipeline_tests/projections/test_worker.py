@@ -78,7 +78,9 @@ def test_an_append_is_projected_on_its_notification_long_before_the_poll(fresh_s
         wait_until_projected(fresh_store.pool, fresh_store.newest_checkpoint(), timeout=30)  # the start's catch-up
         delays = timed_credits(fresh_store, handler, "n-acct", 3)
     assert max(delays) < 0.5, f"{delays} s with a 30 s poll"
-    assert worker.wake_ups["notify"] >= 3
+    # Notified, not polled. Credits arriving while the worker is still busy with the previous one are taken in the
+    # same wake-up (the queue is drained at once), so on a slow machine three credits may need fewer than three.
+    assert worker.wake_ups["notify"] >= 1
 
 
 def test_polling_projects_appends_whose_notification_is_lost(fresh_store, fresh_database_url):
