@@ -7,6 +7,7 @@ recorded there before any of it is used.
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import date
 
 import fsspec
@@ -39,11 +40,17 @@ def archived_table(conn: psycopg.Connection, month: date) -> pa.Table | None:
     return table_of(read_verified_uri(row[0], row[1]), month)
 
 
+def archived_tables(conn: psycopg.Connection) -> Iterator[tuple[date, pa.Table]]:
+    """Every archived month with its events, oldest first, each file checked against its recorded sha256 (a month
+    whose file is missing or altered raises ArchiveCorrupt when its turn comes)."""
+    for (month,) in conn.execute("SELECT month FROM event_store.archived_months ORDER BY month").fetchall():
+        yield month, archived_table(conn, month)
+
+
 def read_archived_stream(conn: psycopg.Connection, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
     """The stream's archived events after `after_version`, by version, across every archived month."""
     events: list[RecordedEvent] = []
-    for (month,) in conn.execute("SELECT month FROM event_store.archived_months ORDER BY month").fetchall():
-        table = archived_table(conn, month)
+    for _, table in archived_tables(conn):
         wanted = pc.and_(
             pc.equal(table.column("stream_id"), stream_id), pc.greater(table.column("stream_version"), after_version)
         )

@@ -115,11 +115,10 @@ _ARCHIVED_COLUMNS = {
 
 def _archived_events(conn: psycopg.Connection, event_types: tuple[str, ...]) -> dict[str, list]:
     """The archived events of these types as query parameters (in memory: see design.md §10)."""
-    from bank_pipeline.archive.reading import archived_table  # the archive builds on the store: import late
+    from bank_pipeline.archive.reading import archived_tables  # the archive builds on the store: import late
 
     rows: dict[str, list] = {parameter: [] for parameter in _ARCHIVED_COLUMNS}
-    for (month,) in conn.execute("SELECT month FROM event_store.archived_months ORDER BY month").fetchall():
-        table = archived_table(conn, month)
+    for _, table in archived_tables(conn):
         table = table.filter(pc.is_in(table.column("event_type"), pa.array(event_types)))
         for parameter, column in _ARCHIVED_COLUMNS.items():
             rows[parameter].extend(table.column(column).to_pylist())

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
+from bank_pipeline.archive.months import add_months, month_of  # pure month arithmetic, shared with the archive
 from bank_pipeline.domain.merkle import MerkleAccumulator, inclusion_proof
 from bank_pipeline.store.errors import EventStoreError
 from bank_pipeline.store.records import Checkpoint
@@ -64,18 +65,9 @@ class InclusionProof:
     merkle_root: bytes  # as published
 
 
-def month_of(instant: datetime) -> date:
-    instant = instant.astimezone(UTC)
-    return date(instant.year, instant.month, 1)
-
-
-def next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
 def month_bounds(month: date) -> tuple[datetime, datetime]:
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    return start, datetime.combine(next_month(month), datetime.min.time(), UTC)
+    return start, datetime.combine(add_months(month, 1), datetime.min.time(), UTC)
 
 
 def compute_month_digest(conn: psycopg.Connection, month: date) -> MonthDigest:
@@ -129,7 +121,7 @@ def months_due(conn: psycopg.Connection, now: datetime) -> list[date]:
     month of the first event) through the last month that ended CLOSING_GRACE before `now`."""
     last_published = conn.execute("SELECT max(month) FROM event_store.month_digests").fetchone()[0]
     if last_published is not None:
-        month = next_month(last_published)
+        month = add_months(last_published, 1)
     elif (first := first_month(conn)) is not None:
         month = first
     else:
@@ -137,7 +129,7 @@ def months_due(conn: psycopg.Connection, now: datetime) -> list[date]:
     due = []
     while month_bounds(month)[1] + CLOSING_GRACE <= now:
         due.append(month)
-        month = next_month(month)
+        month = add_months(month, 1)
     return due
 
 
@@ -166,7 +158,7 @@ def publish_month(conn: psycopg.Connection, month: date, now: datetime) -> Month
         first = first_month(conn)
         if not published and first is not None and month > first:
             raise MonthNotClosed(f"publish months in order: the first month with events is {first:%Y-%m}")
-        if published and max(published) != _previous_month(month):
+        if published and max(published) != add_months(month, -1):
             raise MonthNotClosed(
                 f"publish months in order: the last published is {max(published):%Y-%m}, not the month before "
                 f"{month:%Y-%m}"
@@ -188,10 +180,6 @@ def publish_month(conn: psycopg.Connection, month: date, now: datetime) -> Month
 
 def publish_due_months(conn: psycopg.Connection, now: datetime) -> list[MonthDigest]:
     return [publish_month(conn, month, now) for month in months_due(conn, now)]
-
-
-def _previous_month(month: date) -> date:
-    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
 
 
 def _has_open_writes(conn: psycopg.Connection, month: date) -> bool:

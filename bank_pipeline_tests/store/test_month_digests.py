@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from bank_pipeline.archive.months import add_months
 from bank_pipeline.cli.main import app
 from bank_pipeline.domain.merkle import EMPTY_ROOT, merkle_root, root_from_inclusion_proof
 from bank_pipeline.settings import get_settings
@@ -22,7 +23,6 @@ from bank_pipeline.store.month_digests import (
     month_bounds,
     month_of,
     months_due,
-    next_month,
     prove_inclusion,
     publish_due_months,
     publish_month,
@@ -62,7 +62,7 @@ def test_a_month_is_not_published_before_it_is_closed_nor_out_of_order(fresh_sto
         with pytest.raises(MonthNotClosed, match="ends"):
             publish_month(conn, THIS_MONTH, AFTER_THIS_MONTH - timedelta(minutes=1))
         publish_month(conn, THIS_MONTH, AFTER_THIS_MONTH)
-        two_months_on = next_month(next_month(THIS_MONTH))
+        two_months_on = add_months(THIS_MONTH, 2)
         with pytest.raises(MonthNotClosed, match="in order"):
             publish_month(conn, two_months_on, month_bounds(two_months_on)[1] + CLOSING_GRACE)
         assert published_months(conn)[-1].month == THIS_MONTH
@@ -70,7 +70,7 @@ def test_a_month_is_not_published_before_it_is_closed_nor_out_of_order(fresh_sto
 
 def test_months_chain_and_an_empty_month_has_the_empty_root(fresh_store):
     history(fresh_store)
-    following = next_month(THIS_MONTH)
+    following = add_months(THIS_MONTH, 1)
     with fresh_store.pool.connection() as conn:
         first, second = publish_due_months(conn, month_bounds(following)[1] + CLOSING_GRACE)
     assert (first.month, second.month) == (THIS_MONTH, following)
@@ -81,7 +81,7 @@ def test_months_chain_and_an_empty_month_has_the_empty_root(fresh_store):
 def test_verify_passes_untouched_published_months(fresh_store):
     history(fresh_store)
     with fresh_store.pool.connection() as conn:
-        publish_due_months(conn, month_bounds(next_month(THIS_MONTH))[1] + CLOSING_GRACE)
+        publish_due_months(conn, month_bounds(add_months(THIS_MONTH, 1))[1] + CLOSING_GRACE)
         report = verify(conn)
     assert report.ok, report.findings
     assert report.months_checked == 2
@@ -112,7 +112,7 @@ def test_an_event_recorded_into_a_published_month_afterwards_is_reported(fresh_s
 def test_a_replaced_published_digest_breaks_the_next_months_link(fresh_store):
     history(fresh_store)
     with fresh_store.pool.connection() as conn:
-        publish_due_months(conn, month_bounds(next_month(THIS_MONTH))[1] + CLOSING_GRACE)
+        publish_due_months(conn, month_bounds(add_months(THIS_MONTH, 1))[1] + CLOSING_GRACE)
     tamper(fresh_store, f"UPDATE event_store.month_digests SET merkle_root = '\\x{'ab' * 32}' "
                         f"WHERE month = '{THIS_MONTH}'")  # fmt: skip
     with fresh_store.pool.connection() as conn:
