@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: The key API bearer tokens are signed with (HS256, at least 32 bytes). Unset: a random key kept in
     #: `home`/api_signing_key (mode 0600), made on first use, so local tokens work and no key is in the repository.
     api_signing_key: str | None = None
+    #: The key wrapping every customer's personal data key (32 bytes, base64). Unset: a random key kept in
+    #: `home`/personal_data_master_key (mode 0600), made on first use. Never stored in the database.
+    personal_data_master_key: str | None = None
     #: How long a token minted by `bank-pipeline token` stays valid, in seconds.
     api_token_ttl_seconds: int = 3600
     #: How long a read that names a position (read-your-writes) waits for the read model, in seconds.

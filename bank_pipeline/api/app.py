@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bank_pipeline.api import problems
 from bank_pipeline.api.authentication import AuthenticateFirst, declare_bearer_scheme
-from bank_pipeline.api.routes import accounts, commands, health, operators
+from bank_pipeline.api.routes import accounts, commands, health, operators, personal_data
 from bank_pipeline.api.tokens import signing_key
 from bank_pipeline.runtime import Runtime
 
@@ -55,7 +55,7 @@ def create_app(open_runtime: Callable[[], Runtime] | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     problems.install(app)
-    for module in (health, accounts, commands, operators):
+    for module in (health, accounts, commands, operators, personal_data):
         app.include_router(module.router)
     app.add_middleware(AuthenticateFirst)
     _document_bearer_scheme(app)

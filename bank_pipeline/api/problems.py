@@ -29,7 +29,7 @@ TYPE_BASE = "https://bank-pipeline.example/problems/"
 RETRY_AFTER_SECONDS = 2
 log = logging.getLogger(__name__)
 
-NOT_FOUND_CODES = {"unknown_customer", "unknown_account", "unknown_hold", "unknown_transfer"}
+NOT_FOUND_CODES = {"unknown_customer", "unknown_account", "unknown_hold", "unknown_transfer", "unknown_legal_hold"}
 #: Refusals that mean the stored data or this code is wrong, not the request: a server fault.
 SERVER_FAULT_CODES = {"inconsistent_statement", "unknown_event_type", "unknown_schema_version"}
 INVALID_CODES = {

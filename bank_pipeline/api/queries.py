@@ -15,6 +15,7 @@ from typing import Literal, TypedDict
 
 import psycopg
 
+from bank_pipeline.personal_data.reveal import reveal_values
 from bank_pipeline.store.records import Checkpoint
 
 #: The widest business-time range a history query can cover: a page with no range asks for everything.
@@ -32,6 +33,7 @@ class Customer:
     status: Literal["active", "closed"]
     registered_at: datetime  # business time
     version: int  # the customer stream's version
+    erased_at: datetime | None = None  # business time of the erasure; the personal fields then read "[erased]"
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ class HistoryPage:
 
 
 _CUSTOMER = """
-SELECT customer_id, name, email, address, kyc_status, status, registered_at AT TIME ZONE 'UTC', version
+SELECT customer_id, name, email, address, kyc_status, status, registered_at AT TIME ZONE 'UTC', version,
+       erased_at AT TIME ZONE 'UTC'
   FROM projections.customers
  WHERE customer_id = %(customer_id)s
    AND (%(visible_to)s::text IS NULL OR customer_id = %(visible_to)s)
@@ -162,11 +165,18 @@ SELECT e.stream_version, e.occurred_at AT TIME ZONE 'UTC', e.recorded_at AT TIME
 
 
 def read_customer(conn: psycopg.Connection, customer_id: str, *, visible_to: str | None) -> Customer | None:
+    """The customer with their personal fields revealed (the read model keeps them sealed): never ciphertext."""
     row = conn.execute(_CUSTOMER, {"customer_id": customer_id, "visible_to": visible_to}).fetchone()
     if row is None:
         return None
-    *fields, registered_at, version = row
-    return Customer(*fields, registered_at=_utc(registered_at), version=version)
+    found_id, name, email, address, kyc_status, status, registered_at, version, erased_at = row
+    name, email, address = reveal_values(
+        conn, [(found_id, "name", name), (found_id, "email", email), (found_id, "address", address)]
+    )
+    return Customer(
+        found_id, name, email, address, kyc_status, status, registered_at=_utc(registered_at), version=version,
+        erased_at=_utc(erased_at) if erased_at is not None else None,
+    )  # fmt: skip
 
 
 def read_account(conn: psycopg.Connection, account_id: str, *, visible_to: str | None) -> AccountNow | None:

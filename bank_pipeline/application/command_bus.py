@@ -27,6 +27,7 @@ The pool needs appenders + 1 connections: the committer's reads and the appender
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import OrderedDict, deque
@@ -44,12 +45,14 @@ from bank_pipeline.application.handler import (
     RetriesExhausted,
     applied_result,
     decide_and_evolve,
+    erased_customers,
     replayed_result,
 )
 from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, state_to_snapshot
 from bank_pipeline.domain.errors import DomainError
 from bank_pipeline.store import AppendResult, ConcurrencyError, IdempotencyConflict, KeyTakenMeanwhile, NewEvent
 
+log = logging.getLogger(__name__)
 MAX_CACHED_STREAMS = 200_000  # beyond this the cache is dropped between groups, and refilled on demand
 MAX_RECENT_KEYS = 100_000
 
@@ -241,6 +244,7 @@ class CommandBus:
             )
         )
         heads, earlier = self.store.command_context(missing, keys) if missing or keys else ({}, {})
+        self.handler.personal_data.prepare(p.command for p in pendings)  # the keys to seal with, in one round trip
         if missing:
             states, versions = self.handler.states_of(missing, heads)
             for stream_id in missing:
@@ -266,8 +270,9 @@ class CommandBus:
                 continue
             try:
                 decisions, new_events = decide_and_evolve(
-                    pending.command, states, pending.occurred_at or now, pending.metadata
-                )
+                    pending.command, states, pending.occurred_at or now, pending.metadata,
+                    self.handler.personal_data.seal,
+                )  # fmt: skip
             except DomainError as refusal:
                 group.outcomes.append((pending, refusal))
                 continue
@@ -349,6 +354,19 @@ class CommandBus:
                 self._recent_keys.popitem(last=False)
 
     def _answer(self, group: _Group, rows: list[tuple[int, str, int, int]]) -> None:
+        erased = [
+            c
+            for _, outcome in group.outcomes
+            if isinstance(outcome, _Accepted)
+            for c in erased_customers(outcome.decisions)
+        ]
+        if erased:
+            # A group's append cannot destroy keys in its transaction: they are destroyed right after it, before
+            # the callers hear. A crash in between leaves a key that `personal_data.erasure.sweep` destroys.
+            try:
+                self.handler.personal_data.destroy(erased)
+            except Exception:  # noqa: BLE001 - the erasure is stored; the sweep finishes it
+                log.exception("could not destroy the keys of erased customers %s; the erasure sweep will", erased)
         try:
             earlier = self._confirm_refusals(group, appended=bool(rows))
         except _StaleState:

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -17,8 +18,10 @@ from bank_pipeline.domain.aggregates import (
     state_to_snapshot,
 )
 from bank_pipeline.domain.decide import decide
-from bank_pipeline.domain.events import DomainEvent, event_from_stored
+from bank_pipeline.domain.events import CustomerErased, DomainEvent, event_from_stored
 from bank_pipeline.domain.serialization import to_json_fields
+from bank_pipeline.personal_data.keys import destroy_keys
+from bank_pipeline.personal_data.vault import PersonalDataVault
 from bank_pipeline.store import (
     AppendResult,
     Checkpoint,
@@ -119,11 +122,19 @@ def replayed_result(key: str, fingerprint: bytes, earlier: tuple[bytes, AppendRe
 
 
 def decide_and_evolve(
-    command: Any, states: dict[str, Any], now: datetime, metadata: dict[str, str]
+    command: Any,
+    states: dict[str, Any],
+    now: datetime,
+    metadata: dict[str, str],
+    seal: Callable[[DomainEvent], DomainEvent] | None = None,
 ) -> tuple[list[tuple[str, DomainEvent]], list[NewEvent]]:
-    """Let the domain decide `command`, apply its events to `states` (in place), and return the decisions
-    and the events to append. Raises a DomainError when the command is refused."""
+    """Let the domain decide `command`, seal the personal fields of its events (`seal`: PersonalDataVault.seal),
+    apply them to `states` (in place), and return the decisions and the events to append, sealed: the states,
+    the snapshots cached from them and the stored payloads never hold personal data in plain text. Raises a
+    DomainError when the command is refused."""
     decisions = decide(command, states, now)
+    if seal is not None:
+        decisions = [(stream_id, seal(event)) for stream_id, event in decisions]
     new_events = []
     for stream_id, event in decisions:
         states[stream_id] = evolve(states.get(stream_id), event)
@@ -131,6 +142,11 @@ def decide_and_evolve(
             NewEvent(stream_id, event.event_type, event.to_payload(), event.schema_version, metadata, now)
         )
     return decisions, new_events
+
+
+def erased_customers(decisions: Sequence[tuple[str, DomainEvent]]) -> list[str]:
+    """The customers a command's events erase: their keys must be destroyed once the events are stored."""
+    return [event.customer_id for _, event in decisions if isinstance(event, CustomerErased)]
 
 
 def command_id_for(idempotency_key: str) -> uuid.UUID:
@@ -145,10 +161,12 @@ class CommandHandler:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 10,
+        personal_data: PersonalDataVault | None = None,
     ):
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
+        self.personal_data = personal_data or PersonalDataVault(store.pool)
 
     def execute(
         self,
@@ -181,8 +199,11 @@ class CommandHandler:
         if idempotency_key in earlier:
             return replayed_result(idempotency_key, fingerprint, earlier[idempotency_key])
         states, versions = self.states_of(stream_ids, heads)
-        decisions, new_events = decide_and_evolve(command, states, occurred_at or self.clock(), metadata)
-        result = self.store.append(
+        decisions, new_events = decide_and_evolve(
+            command, states, occurred_at or self.clock(), metadata, self.personal_data.seal
+        )
+        append = partial(
+            self.store.append,
             new_events,
             versions,
             snapshots={s: state_to_snapshot(states[s]) for s in {e.stream_id for e in new_events}},
@@ -190,6 +211,16 @@ class CommandHandler:
             idempotency_key=idempotency_key,
             request_hash=fingerprint,
         )
+        erased = erased_customers(decisions)
+        if erased:
+            # The erasure and the destruction of the key commit together: no crash can leave one without the other.
+            with self.store.pool.connection() as conn, conn.transaction():
+                result = append(conn=conn)
+                if not result.replayed:
+                    destroy_keys(conn, erased)
+            self.personal_data.forget(erased)
+        else:
+            result = append()
         if result.replayed:  # a concurrent request with the same key won the race
             return replayed_result(idempotency_key, fingerprint, (fingerprint, result))
         return applied_result(command_id, result, decisions)

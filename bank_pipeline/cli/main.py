@@ -8,7 +8,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bank_pipeline.cli import api as api_commands
-from bank_pipeline.cli import archive, audit, bench, db, fraud, projections
+from bank_pipeline.cli import archive, audit, bench, customers, db, fraud, projections
 from bank_pipeline.cli.errors import fail, operator_errors
 from bank_pipeline.cli.replay import replay
 from bank_pipeline.cli.simulate import simulate
@@ -31,6 +31,8 @@ app.add_typer(archive.app, name="archive")
 app.add_typer(bench.app, name="bench")
 app.add_typer(projections.app, name="projections")
 app.add_typer(fraud.app, name="fraud")
+app.add_typer(customers.customer_app, name="customer")
+app.add_typer(customers.hold_app, name="hold")
 api_commands.register(app)
 app.command()(simulate)
 app.command()(replay)

@@ -52,6 +52,43 @@ class CloseCustomer:
         return [customer_stream(self.customer_id)]
 
 
+@dataclass(frozen=True)
+class PlaceLegalHold:
+    """Keep the customer's events (or one account's: `account_id`) past retention and block erasure."""
+
+    customer_id: str
+    hold_id: str
+    reason: str
+    case_reference: str
+    account_id: str | None = None
+
+    def stream_ids(self) -> list[str]:
+        # The account's stream tells whose account it is.
+        accounts = [] if self.account_id is None else [account_stream(self.account_id)]
+        return [customer_stream(self.customer_id), *accounts]
+
+
+@dataclass(frozen=True)
+class ReleaseLegalHold:
+    customer_id: str
+    hold_id: str
+    reason: str
+
+    def stream_ids(self) -> list[str]:
+        return [customer_stream(self.customer_id)]
+
+
+@dataclass(frozen=True)
+class EraseCustomer:
+    """GDPR erasure: the customer's data key is destroyed, so their personal fields read as erased."""
+
+    customer_id: str
+    reason: str
+
+    def stream_ids(self) -> list[str]:
+        return [customer_stream(self.customer_id)]
+
+
 # Accounts
 
 
@@ -234,6 +271,9 @@ Command = (
     | UpdateCustomerDetails
     | ChangeKycStatus
     | CloseCustomer
+    | PlaceLegalHold
+    | ReleaseLegalHold
+    | EraseCustomer
     | OpenAccount
     | CreditAccount
     | DebitAccount

@@ -21,7 +21,10 @@ from bank_pipeline.domain.account_decisions import (
 from bank_pipeline.domain.customer_decisions import (
     change_kyc_status,
     close_customer,
+    erase_customer,
+    place_legal_hold,
     register_customer,
+    release_legal_hold,
     update_customer_details,
 )
 from bank_pipeline.domain.states import Decision, StreamStates
@@ -40,6 +43,9 @@ _DECIDERS: dict[type, Callable[[Any, StreamStates, datetime], Decision]] = {
     commands.UpdateCustomerDetails: update_customer_details,
     commands.ChangeKycStatus: change_kyc_status,
     commands.CloseCustomer: close_customer,
+    commands.PlaceLegalHold: place_legal_hold,
+    commands.ReleaseLegalHold: release_legal_hold,
+    commands.EraseCustomer: erase_customer,
     commands.OpenAccount: open_account,
     commands.CreditAccount: credit_account,
     commands.DebitAccount: debit_account,

@@ -38,6 +38,37 @@ class CustomerClosed(DomainError):
     code = "customer_closed"
 
 
+class CustomerErased(DomainError):
+    """The customer's personal data was erased: nothing that records personal data may follow."""
+
+    code = "customer_erased"
+
+
+class UnknownLegalHold(DomainError):
+    code = "unknown_legal_hold"
+
+
+class LegalHoldAlreadyExists(DomainError):
+    code = "legal_hold_already_exists"
+
+
+class LegalHoldApplies(DomainError):
+    """A legal hold forbids what was asked (erasure) while it is active."""
+
+    code = "legal_hold_applies"
+
+
+class AccountOfAnotherCustomer(DomainError):
+    code = "account_of_another_customer"
+
+
+class PersonalDataNotSealed(DomainError):
+    """Some of the customer's personal data was recorded in plain text (before sealing existed, or by a bulk
+    loader): destroying the key would not erase it, so erasure is refused rather than silently incomplete."""
+
+    code = "personal_data_not_sealed"
+
+
 class KycNotVerified(DomainError):
     code = "kyc_not_verified"
 

@@ -70,6 +70,37 @@ class CustomerClosed(DomainEvent):
     reason: str
 
 
+@dataclass(frozen=True)
+class LegalHoldPlaced(DomainEvent):
+    """Keep the customer's events (and those of `account_id`, or of all their accounts when None) past the
+    retention period, and refuse the customer's erasure, until the hold is released."""
+
+    event_type: ClassVar[str] = "LegalHoldPlaced"
+    customer_id: str
+    hold_id: str
+    account_id: str | None
+    reason: str
+    case_reference: str
+
+
+@dataclass(frozen=True)
+class LegalHoldReleased(DomainEvent):
+    event_type: ClassVar[str] = "LegalHoldReleased"
+    customer_id: str
+    hold_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CustomerErased(DomainEvent):
+    """The customer's personal data was erased (GDPR): their data key is destroyed, so the sealed personal
+    fields of their events can no longer be read. The events themselves stay, and stay verifiable."""
+
+    event_type: ClassVar[str] = "CustomerErased"
+    customer_id: str
+    reason: str
+
+
 # Account stream
 
 
@@ -220,6 +251,22 @@ class InboundTransferReturned(DomainEvent):
     reason_code: str
 
 
+# Retention stream: what the archive's purge removed (bank_pipeline/archive/purge.py)
+
+
+@dataclass(frozen=True)
+class RetentionPurged(DomainEvent):
+    """Streams past the retention period were purged: in each month named, their archived events became
+    tombstones (position, transaction, hash) and a new file replaced the old one."""
+
+    event_type: ClassVar[str] = "RetentionPurged"
+    cutoff: datetime
+    streams_purged: int
+    streams_held: int
+    events_purged: int
+    months: list[dict[str, Any]]
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.event_type: cls
     for cls in (
@@ -227,6 +274,9 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         CustomerDetailsUpdated,
         CustomerKycStatusChanged,
         CustomerClosed,
+        LegalHoldPlaced,
+        LegalHoldReleased,
+        CustomerErased,
         AccountOpened,
         AccountCredited,
         AccountDebited,
@@ -243,6 +293,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         InboundTransferReceived,
         InboundTransferCredited,
         InboundTransferReturned,
+        RetentionPurged,
     )
 }
 

@@ -11,7 +11,7 @@ from bank_pipeline.domain.states import State
 from bank_pipeline.domain.transfer import TransferState
 
 # Bump whenever a state's shape changes; the store then ignores older snapshots and refolds.
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: customers gained legal holds, erasure and plain_personal_data
 
 _STATE_KINDS: dict[str, type[State]] = {
     "customer": CustomerState,

@@ -49,7 +49,7 @@ RETIRED_SCHEMA = "projections_retired"
 PHASES = ("prepare", "read", "compute", "load", "index", "catch_up", "swap", "retire")
 TABLES = (
     "checkpoints", "customers", "customer_accounts", "account_balances", "account_entries", "daily_balances",
-    "account_holds", "account_status_changes",
+    "account_holds", "account_status_changes", "legal_holds",
 )  # fmt: skip
 CATCH_UP_BATCH = 20_000
 REBUILD_LOCK_KEY = "bank_pipeline.projections.rebuild"  # a session-level advisory lock, held by the rebuild

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from bank_pipeline.domain.personal_data import ERASED_MARKER, PERSONAL_FIELDS
+
 STATUS_OF_EVENT = {
     "AccountOpened": "open",
     "AccountFrozen": "frozen",
@@ -57,6 +59,7 @@ OTHER_FIELDS = {
     "status": pl.String,
     "product": pl.String,
     "overdraft_limit": pl.Int64,
+    "case_reference": pl.String,
 }
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 ISO_8601 = "%Y-%m-%dT%H:%M:%S%.f%:z"
@@ -88,6 +91,7 @@ def read_model_tables(entry_events: pl.DataFrame, other_events: pl.DataFrame) ->
     yield "account_status_changes", statuses
     yield "customer_accounts", customer_accounts(other_events)
     yield "customers", customers(other_events)
+    yield "legal_holds", legal_holds(other_events)
     yield "checkpoints", checkpoints(entry_events, other_events)
 
 
@@ -110,7 +114,7 @@ def checkpoints(entry_events: pl.DataFrame, other_events: pl.DataFrame) -> pl.Da
 
 def customers(events: pl.DataFrame) -> pl.DataFrame:
     """Each registered customer with every later change folded in: a detail's newest non-null value, the
-    newest KYC status, closed once any CustomerClosed."""
+    newest KYC status, closed once any CustomerClosed; once erased, the personal fields read ERASED_MARKER."""
     registered = events.filter(_type == "CustomerRegistered").unique("customer_id", keep="first", maintain_order=True)
     changes = (
         events.filter(pl.col("stream_id").str.starts_with("customer-") & (_type != "CustomerRegistered"))
@@ -118,20 +122,46 @@ def customers(events: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("stream_version") > pl.col("registered_version"))
         .sort("stream_version")
     )
-    newest = {field: pl.col(field).drop_nulls().last() for field in ("name", "email", "address")}
+    newest = {field: pl.col(field).drop_nulls().last() for field in PERSONAL_FIELDS}
     folded = changes.group_by("customer_id").agg(
         changed_version=pl.col("stream_version").max(),
         changed_kyc=pl.col("status").filter(_type == "CustomerKycStatusChanged").drop_nulls().last(),
         closed=(_type == "CustomerClosed").any(),
+        erased_at=pl.col("occurred_at").filter(_type == "CustomerErased").first(),
         **{f"changed_{field}": value for field, value in newest.items()},
     )
+    erased = pl.col("erased_at").is_not_null()
     return registered.join(folded, on="customer_id", how="left").select(
         "customer_id",
-        *(pl.coalesce(f"changed_{field}", field).alias(field) for field in ("name", "email", "address")),
+        *(
+            pl.when(erased).then(pl.lit(ERASED_MARKER)).otherwise(pl.coalesce(f"changed_{field}", field)).alias(field)
+            for field in PERSONAL_FIELDS
+        ),
         kyc_status=pl.coalesce("changed_kyc", pl.lit("pending")),
         status=pl.when(pl.col("closed")).then(pl.lit("closed")).otherwise(pl.lit("active")),
         version=pl.coalesce("changed_version", "stream_version"),
         registered_at="occurred_at",
+        erased_at=pl.col("erased_at").cast(pl.Datetime("us", "UTC")),
+    )
+
+
+def legal_holds(events: pl.DataFrame) -> pl.DataFrame:
+    """Every legal hold placed, with its first release (in delivery order) when there is one."""
+    key = ["customer_id", "hold_id"]
+    placed = events.filter(_type == "LegalHoldPlaced").unique(key, keep="first", maintain_order=True)
+    released = (
+        events.filter(_type == "LegalHoldReleased")
+        .unique(key, keep="first", maintain_order=True)
+        .select(*key, released_at="occurred_at", release_reason="reason")
+    )
+    return placed.join(released, on=key, how="left", maintain_order="left").select(
+        *key,
+        "account_id",
+        "reason",
+        "case_reference",
+        placed_at="occurred_at",
+        released_at=pl.col("released_at").cast(pl.Datetime("us", "UTC")),
+        release_reason=pl.col("release_reason").cast(pl.String),
     )
 
 

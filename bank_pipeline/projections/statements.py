@@ -245,10 +245,12 @@ ON CONFLICT (customer_id) DO NOTHING
 """
 
 # Later customer events, folded per customer: each field takes its newest value in stream order. Only
-# events past the row's version apply, so a batch seen again changes nothing.
+# events past the row's version apply, so a batch seen again changes nothing. Once the customer is erased
+# their personal fields read '[erased]' (domain.personal_data.ERASED_MARKER), and no later event records any
+# (the domain refuses it).
 CUSTOMERS_CHANGED = """
 WITH changes AS (
-    SELECT b.payload->>'customer_id' AS customer_id, b.stream_version, b.event_type, b.payload
+    SELECT b.payload->>'customer_id' AS customer_id, b.stream_version, b.event_type, b.payload, b.occurred_at
       FROM projector_batch b
       JOIN {p}.customers c ON c.customer_id = b.payload->>'customer_id'
      WHERE starts_with(b.stream_id, 'customer-') AND b.event_type <> 'CustomerRegistered'
@@ -263,16 +265,40 @@ WITH changes AS (
                 FILTER (WHERE payload->>'address' IS NOT NULL))[1] AS address,
            (array_agg(payload->>'status' ORDER BY stream_version DESC)
                 FILTER (WHERE event_type = 'CustomerKycStatusChanged'))[1] AS kyc_status,
-           bool_or(event_type = 'CustomerClosed') AS closed
+           bool_or(event_type = 'CustomerClosed') AS closed,
+           (array_agg(occurred_at ORDER BY stream_version) FILTER (WHERE event_type = 'CustomerErased'))[1]
+               AS erased_at
       FROM changes
      GROUP BY customer_id
 )
 UPDATE {p}.customers c
-   SET name = coalesce(f.name, c.name), email = coalesce(f.email, c.email),
-       address = coalesce(f.address, c.address), kyc_status = coalesce(f.kyc_status, c.kyc_status),
-       status = CASE WHEN f.closed THEN 'closed' ELSE c.status END, version = f.version
+   SET name = CASE WHEN coalesce(c.erased_at, f.erased_at) IS NULL THEN coalesce(f.name, c.name) ELSE '[erased]' END,
+       email = CASE WHEN coalesce(c.erased_at, f.erased_at) IS NULL THEN coalesce(f.email, c.email) ELSE '[erased]' END,
+       address = CASE WHEN coalesce(c.erased_at, f.erased_at) IS NULL THEN coalesce(f.address, c.address)
+                      ELSE '[erased]' END,
+       kyc_status = coalesce(f.kyc_status, c.kyc_status),
+       status = CASE WHEN f.closed THEN 'closed' ELSE c.status END, version = f.version,
+       erased_at = coalesce(c.erased_at, f.erased_at)
   FROM folded f
  WHERE c.customer_id = f.customer_id
+"""
+
+LEGAL_HOLDS_PLACED = """
+INSERT INTO {p}.legal_holds (customer_id, hold_id, account_id, reason, case_reference, placed_at)
+SELECT b.payload->>'customer_id', b.payload->>'hold_id', b.payload->>'account_id', b.payload->>'reason',
+       b.payload->>'case_reference', b.occurred_at
+  FROM projector_batch b
+ WHERE b.event_type = 'LegalHoldPlaced'
+ON CONFLICT (customer_id, hold_id) DO NOTHING
+"""
+
+LEGAL_HOLDS_RELEASED = """
+UPDATE {p}.legal_holds h
+   SET released_at = b.occurred_at, release_reason = b.payload->>'reason'
+  FROM projector_batch b
+ WHERE b.event_type = 'LegalHoldReleased'
+   AND h.customer_id = b.payload->>'customer_id' AND h.hold_id = b.payload->>'hold_id'
+   AND h.released_at IS NULL
 """
 
 ADVANCE_CHECKPOINT = """
@@ -291,6 +317,8 @@ SELECT transaction_id, global_position FROM {p}.checkpoints WHERE projection = '
 PROJECTION_STATEMENTS = (
     CUSTOMERS_REGISTERED,
     CUSTOMERS_CHANGED,
+    LEGAL_HOLDS_PLACED,
+    LEGAL_HOLDS_RELEASED,
     ACCOUNTS_OPENED,
     STATUS_CHANGES,
     ENTRIES,

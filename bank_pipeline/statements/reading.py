@@ -24,6 +24,7 @@ from bank_pipeline.domain.statements import (
     StatementLine,
     StatementPeriod,
 )
+from bank_pipeline.personal_data.reveal import reveal_values
 
 #: Accounts read per round trip by `statements_for_period`.
 DEFAULT_BATCH_SIZE = 2_000
@@ -133,7 +134,7 @@ def read_statements(
     """The statements of `account_ids` that exist in the read model, in account id order."""
     params = statement_parameters(account_ids, period)
     with one_snapshot(conn), conn.cursor() as cursor:
-        accounts = cursor.execute(_ACCOUNTS.format(schema=schema), params).fetchall()
+        accounts = revealed_names(conn, cursor.execute(_ACCOUNTS.format(schema=schema), params).fetchall())
         lines = _group(cursor.execute(_LINES.format(schema=schema), params).fetchall())
         holds = _group(cursor.execute(_PENDING_HOLDS.format(schema=schema), params).fetchall())
     statements = []
@@ -148,13 +149,21 @@ def read_headers_and_holds(
     cursor: psycopg.Cursor, params: dict, *, schema: str
 ) -> tuple[list[AccountHeader], dict[str, list[PendingHold]], dict[str, datetime]]:
     """For the bulk readers: the accounts' headers, their pending holds, and each one's newest hold recording."""
-    headers = [AccountHeader.from_row(row) for row in cursor.execute(_ACCOUNTS.format(schema=schema), params)]
+    rows = revealed_names(cursor.connection, cursor.execute(_ACCOUNTS.format(schema=schema), params).fetchall())
+    headers = [AccountHeader.from_row(row) for row in rows]
     holds: dict[str, list[PendingHold]] = defaultdict(list)
     newest: dict[str, datetime] = {}
     for row in cursor.execute(_PENDING_HOLDS.format(schema=schema), params):
         holds[row[0]].append(_pending_hold(row))
         newest[row[0]] = max(newest.get(row[0], row[6]), row[6])
     return headers, holds, newest
+
+
+def revealed_names(conn: psycopg.Connection, rows: list[tuple]) -> list[tuple]:
+    """The `_ACCOUNTS` rows with the customer's name revealed (personal_data/reveal.py): the read model keeps it
+    sealed; an erased customer's reads ERASED_MARKER."""
+    names = reveal_values(conn, [(row[1], "name", row[2]) for row in rows])
+    return [(*row[:2], name, *row[3:]) for row, name in zip(rows, names, strict=True)]
 
 
 def statement_parameters(account_ids: Sequence[str], period: StatementPeriod) -> dict:

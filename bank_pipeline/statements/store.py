@@ -23,7 +23,7 @@ import os
 import shutil
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,6 +74,68 @@ class StatementStore:
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
+
+    def generated_periods(self) -> Iterator[Path]:
+        """The link of every generated period, monthly ones and ad-hoc ranges."""
+        for base in (self.root, self.root / "ranges"):
+            if base.is_dir():
+                yield from (link for link in sorted(base.iterdir()) if link.is_symlink() and (link / MANIFEST).exists())
+
+    def rewrite(
+        self,
+        link: Path,
+        replacement: Callable[[dict], tuple[Statement | CsvStatement, dict[str, bytes]] | None],
+    ) -> list[str]:
+        """A new generation of the period at `link` (a `generated_periods()` link) in which each statement for
+        which `replacement(manifest line)` gives (statement, {format: document}) is replaced by it, its manifest
+        line and digests made anew, and every other statement is kept byte for byte (hard-linked). Swapped in
+        atomically, under the period's lock, like `writing`. Returns the accounts whose statement was replaced.
+        What erasure uses to re-render an erased customer's stored statements (statements/redaction.py)."""
+        generations = link.parent / GENERATIONS
+        with _locked(generations / f"{link.name}.lock"):
+            current = link.resolve()
+            with (current / MANIFEST).open(encoding="utf-8") as manifest_lines:
+                lines = [json.loads(line) for line in manifest_lines]
+            staging = generations / f"{link.name}.{uuid.uuid4().hex[:12]}"
+            staging.mkdir()
+            replaced = []
+            try:
+                with (staging / MANIFEST).open("w", encoding="utf-8", newline="\n") as manifest:
+                    for line in lines:
+                        new = replacement(line)
+                        if new is None:
+                            for entry in line["files"].values():
+                                _keep(current / entry["path"], staging / entry["path"])
+                        else:
+                            statement, documents = new
+                            line = manifest_line(statement, _write_documents(staging, statement, documents))
+                            replaced.append(line["account_id"])
+                        manifest.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+                _point(link, staging)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        return replaced
+
+
+def _keep(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, target)
+
+
+def _write_documents(directory: Path, statement: Statement | CsvStatement, documents: dict[str, bytes]) -> dict:
+    files = {}
+    for format_name in sorted(documents):
+        content = documents[format_name]
+        relative = f"{format_name}/{file_name(statement, format_name)}"
+        (directory / format_name).mkdir(exist_ok=True)
+        with (directory / relative).open("xb") as file:
+            file.write(content)
+        files[format_name] = {"path": relative, "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
+    return files
 
 
 class PeriodWriter:

@@ -108,6 +108,7 @@ def test_a_customer_reads_their_record(small_bank):
     assert customer == {
         "customer_id": ALICE, "name": "Alice Liddell", "email": "cust-alice@example.org", "address": "1 Main St",
         "kyc_status": "verified", "status": "active", "registered_at": "2026-03-02T08:00:00Z", "version": 2,
+        "erased_at": None,
     }  # fmt: skip
 
 

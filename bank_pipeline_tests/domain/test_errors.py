@@ -33,6 +33,12 @@ EXPECTED_CODES = {
     "InvalidStatementPeriod": "invalid_statement_period",
     "UnknownStatementFormat": "unknown_statement_format",
     "InconsistentStatement": "inconsistent_statement",
+    "CustomerErased": "customer_erased",
+    "UnknownLegalHold": "unknown_legal_hold",
+    "LegalHoldAlreadyExists": "legal_hold_already_exists",
+    "LegalHoldApplies": "legal_hold_applies",
+    "AccountOfAnotherCustomer": "account_of_another_customer",
+    "PersonalDataNotSealed": "personal_data_not_sealed",
 }
 
 

@@ -10,6 +10,7 @@ TABLES = {
     "daily_balances": "account_id, business_day",
     "account_holds": "account_id, hold_id",
     "account_status_changes": "account_id, stream_version",
+    "legal_holds": "customer_id, hold_id",
     "checkpoints": "projection",
 }
 

@@ -71,6 +71,7 @@ class CustomerOut(BaseModel):
     status: Literal["active", "closed"]
     registered_at: datetime
     version: int
+    erased_at: datetime | None = None  # once erased (GDPR), name, email and address read "[erased]"
 
 
 class AccountOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,7 @@ from bank_pipeline.api.identity import Identity
 from bank_pipeline.api.problems import documented, not_found
 from bank_pipeline.domain.commands import FreezeAccount, UnfreezeAccount
 from bank_pipeline.domain.streams import ID_PATTERN
+from bank_pipeline.personal_data.reveal import reveal_payloads
 from bank_pipeline.store.records import EVENT_COLUMNS, Checkpoint, RecordedEvent
 
 router = APIRouter(prefix="/v1", tags=["operators and auditors"])
@@ -121,7 +123,11 @@ def stream_events(
             "ORDER BY stream_version LIMIT %s",
             (stream_id, after_version, limit + 1),
         ).fetchall()
-    page = [audited(recorded(row)) for row in rows[:limit]]
+        events = [recorded(row) for row in rows[:limit]]
+        # Personal fields are sealed in the store: shown revealed (or "[erased]"), never as ciphertext. The hashes
+        # are over the stored (sealed) payloads: `bank-pipeline audit verify` checks them without any key.
+        payloads = reveal_payloads(conn, [(event.event_type, event.payload) for event in events])
+    page = [audited(replace(event, payload=payload)) for event, payload in zip(events, payloads, strict=True)]
     more = len(rows) > limit
     return StreamEvents(
         stream_id=stream_id, version=head[0], events=page, next_after_version=page[-1].stream_version if more else None
