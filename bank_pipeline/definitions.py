@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from bank_pipeline.defs.archive.assets import event_archive
+from bank_pipeline.defs.archive.assets import event_archive, held_streams_are_intact, retention_purge
+from bank_pipeline.defs.archive.schedules import monthly_retention_purge, retention_purge_job
 from bank_pipeline.defs.audit.assets import audit_digest, event_store_digests
 from bank_pipeline.defs.audit.checks import event_store_history_is_intact
 from bank_pipeline.defs.audit.schedules import (
@@ -39,13 +40,14 @@ defs = dg.Definitions(
         event_store_digests,
         audit_digest,
         event_archive,
+        retention_purge,
         read_model,
         daily_ledger_totals,
         monthly_statements,
         daily_fraud_metrics,
         fraud_cases,
     ],
-    asset_checks=[event_store_history_is_intact],
+    asset_checks=[event_store_history_is_intact, held_streams_are_intact],
     jobs=[
         event_store_maintenance_job,
         ingest_landing_file_job,
@@ -56,6 +58,7 @@ defs = dg.Definitions(
         monthly_statements_job,
         statements_for_a_range,
         investigate_fraud_job,
+        retention_purge_job,
     ],
     schedules=[
         daily_event_store_maintenance,
@@ -63,6 +66,7 @@ defs = dg.Definitions(
         monthly_audit_digest,
         read_model_every_five_minutes,
         monthly_statements_schedule,
+        monthly_retention_purge,
     ],
     sensors=[landing_zone_sensor, read_model_after_ingestion, fraud_investigation_sensor],
     resources=resources(),

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     archive_uri: str | None = None
     #: Months kept hot in PostgreSQL before the current one; older months are archived to Parquet and dropped.
     archive_hot_months: int = 13
+    #: Years an ended stream's events are kept before the retention purge reduces them to tombstones.
+    archive_retention_years: int = 7
 
     @property
     def landing_path(self) -> Path:

@@ -4,8 +4,13 @@ jsonb payload and metadata are kept as the text PostgreSQL prints for them (`pay
 the event hash covers), hashes as 32 raw bytes, event ids as their 16 bytes, timestamps as UTC microseconds.
 """
 
+import select
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bank_pipeline.store.records import EVENT_COLUMNS
 
@@ -79,3 +84,230 @@ def hash_matrix(array: pa.Array) -> np.ndarray:
     data = np.frombuffer(array.buffers()[1], dtype=np.uint8) if len(array) else np.empty(0, np.uint8)
     width = array.type.byte_width
     return data[array.offset * width : (array.offset + len(array)) * width].reshape(len(array), width)
+
+
+# -- format 2: the file sorted by (stream_id, stream_version), previous_hash only where it is not derivable ------
+
+FORMAT_KEY = b"bank_pipeline.event_archive"
+FORMAT_V1 = "bank_pipeline.event_archive/1"  # delivery order, every column as stored (SCHEMA)
+FORMAT_V2 = "bank_pipeline.event_archive/2"
+ROW_ORDER = {FORMAT_V1: "transaction_id, global_position", FORMAT_V2: "stream_id, stream_version"}
+# In format 2 a row's previous_hash is NULL when it is the hash of the row just before it in the same row group
+# (the same stream's previous version); readers restore it (restore_previous_hashes). A row group's first row
+# always carries it, so each row group reads on its own.
+FILE_SCHEMA = pa.schema(
+    [f.with_nullable(True) if f.name == "previous_hash" else f for f in SCHEMA],
+    metadata={FORMAT_KEY: FORMAT_V2.encode()},
+)
+POSTGRES_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since 1970
+
+
+# A month rewritten by the retention purge (archive/purge.py): format 2 with tombstones, rows that keep only
+# TOMBSTONE_COLUMNS (every other column NULL), after the whole events, in delivery order.
+FORMAT_V2_PURGED = "bank_pipeline.event_archive/2+tombstones"
+TOMBSTONE_COLUMNS = ("global_position", "transaction_id", "recorded_at", "hash")
+PURGED_SCHEMA = pa.schema([f.with_nullable(f.name not in TOMBSTONE_COLUMNS) for f in SCHEMA])
+PURGED_FILE_SCHEMA = PURGED_SCHEMA.with_metadata({FORMAT_KEY: FORMAT_V2_PURGED.encode()})
+_DECLARED_FORMATS = {FORMAT_V2: FILE_SCHEMA, FORMAT_V2_PURGED: PURGED_FILE_SCHEMA}
+
+
+def file_format(schema: pa.Schema) -> str | None:
+    """The archive format a Parquet file's schema says it is written in; None when it is not an event archive."""
+    declared = (schema.metadata or {}).get(FORMAT_KEY)
+    if declared is not None:
+        expected = _DECLARED_FORMATS.get(declared.decode())
+        return declared.decode() if expected and schema.remove_metadata().equals(expected.remove_metadata()) else None
+    return FORMAT_V1 if schema.equals(SCHEMA) else None
+
+
+def compact_previous_hashes(batch: pa.RecordBatch, schema: pa.Schema = FILE_SCHEMA) -> pa.RecordBatch:
+    """`batch` (one row group, sorted by stream and version, SCHEMA) in FILE_SCHEMA: previous_hash NULL where it
+    equals the hash of the row before, the same stream's previous version. Anything else (a broken chain) is kept."""
+    n = batch.num_rows
+    derivable = np.zeros(n, dtype=bool)
+    if n > 1:
+        streams = batch.column("stream_id")
+        versions = batch.column("stream_version").to_numpy()
+        previous, hashes = hash_matrix(batch.column("previous_hash")), hash_matrix(batch.column("hash"))
+        derivable[1:] = (
+            pc.equal(streams.slice(1), streams.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+            & (versions[1:] == versions[:-1] + 1)
+            & (previous[1:] == hashes[:-1]).all(axis=1)
+        )
+    validity = pa.py_buffer(np.packbits(~derivable, bitorder="little").tobytes())
+    values = pa.py_buffer(hash_matrix(batch.column("previous_hash")).tobytes())
+    compacted = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [validity, values], int(derivable.sum()))
+    columns = [compacted if name == "previous_hash" else batch.column(name) for name in SCHEMA.names]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def restore_previous_hashes(table: pa.Table, schema: pa.Schema = SCHEMA) -> pa.Table:
+    """Whole row groups of a format-2 file, in file order, back in `schema`: each NULL previous_hash of an event is
+    the hash of the row before it (a tombstone's stays NULL)."""
+    n = table.num_rows
+    previous = table.column("previous_hash").combine_chunks() if n else pa.array([], pa.binary(32))
+    if previous.null_count:
+        tombstone = table.column("stream_id").is_null().to_numpy(zero_copy_only=False)
+        missing = previous.is_null().to_numpy(zero_copy_only=False) & ~tombstone
+        if missing[0]:
+            raise ValueError("a row group's first row has no previous_hash")
+        restored = hash_matrix(previous).copy()
+        rows = np.flatnonzero(missing)
+        restored[rows] = hash_matrix(table.column("hash"))[rows - 1]
+        validity = pa.py_buffer(np.packbits(~tombstone, bitorder="little").tobytes()) if tombstone.any() else None
+        previous = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(32), n, [validity, pa.py_buffer(restored.tobytes())], int(tombstone.sum())
+        )
+    columns = [previous if name == "previous_hash" else table.column(name) for name in SCHEMA.names]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+# -- PostgreSQL's binary COPY, parsed with numpy ------------------------------------------------------------------
+
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+COPY_HEADER_BYTES = 19  # signature, flags, header extension length (0)
+COPY_TRAILER = b"\xff\xff"
+# The export's SELECT list: the fixed-width columns first, then the text ones (jsonb as text: the hashed bytes).
+BINARY_FIXED = (
+    ("global_position", 8), ("transaction_id", 8), ("stream_version", 8), ("schema_version", 4), ("event_id", 16),
+    ("occurred_at", 8), ("recorded_at", 8), ("previous_hash", 32), ("hash", 32),
+)  # fmt: skip
+BINARY_TEXT = ("stream_id", "event_type", "payload", "metadata")
+BINARY_FIXED_BYTES = 2 + sum(4 + width for _, width in BINARY_FIXED)
+BINARY_SELECT = ", ".join(
+    [name for name, _ in BINARY_FIXED] + ["stream_id", "event_type", "payload::text", "metadata::text"]
+)
+
+
+def _gather(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """(n, width) bytes of `data` from each start."""
+    return data[starts[:, None] + np.arange(width)]
+
+
+def _big_endian(matrix: np.ndarray, dtype: str) -> np.ndarray:
+    return np.ascontiguousarray(matrix).view(dtype)[:, 0].astype(dtype.replace(">", "<"))
+
+
+def _text_column(data: np.ndarray, buffer: pa.Buffer, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """UTF-8 values at `starts` of `buffer` as a string array, through Arrow's string_view (no copy per row)."""
+    n = len(starts)
+    views = np.zeros((n, 16), dtype=np.uint8)
+    views[:, :4] = lengths.astype("<i4").view(np.uint8).reshape(n, 4)
+    short = lengths <= 12
+    if short.any():
+        index = np.minimum(starts[short][:, None] + np.arange(12), len(data) - 1)
+        inline = data[index]
+        inline[np.arange(12) >= lengths[short][:, None]] = 0
+        views[short, 4:16] = inline
+    long = ~short
+    if long.any():
+        views[long, 4:8] = _gather(data, starts[long], 4)
+        views[long, 12:16] = starts[long].astype("<i4").view(np.uint8).reshape(-1, 4)  # buffer 0, this offset
+    array = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views.tobytes()), buffer])
+    return array.cast(pa.string())
+
+
+def copy_out_rows(conn: Any, statement: bytes, rows_per_batch: int) -> Iterator[list]:
+    """The rows of `COPY ... TO STDOUT` (`statement` as bytes), up to `rows_per_batch` a list, read with libpq's
+    PQgetCopyData in a loop of our own: psycopg's Copy iteration runs five Python frames a row, which costs more
+    than PostgreSQL takes to send the row. Must run inside a transaction block of `conn` (no autocommit toggling);
+    the connection is left idle in it, or the error raised."""
+    from psycopg import errors, pq
+
+    pgconn = conn.pgconn
+    conn.execute("SELECT 1")  # the transaction is open on the server (psycopg starts it lazily)
+    pgconn.send_query(statement)
+    while pgconn.flush():
+        select.select([], [pgconn.socket], [])
+    result = _next_result(pgconn)
+    if result.status != pq.ExecStatus.COPY_OUT:
+        _drain(pgconn)
+        raise errors.error_from_result(result, encoding=conn.info.encoding)
+    rows: list = []
+    while True:
+        nbytes, data = pgconn.get_copy_data(1)
+        if nbytes > 0:
+            rows.append(data)
+            if len(rows) >= rows_per_batch:
+                yield rows
+                rows = []
+        elif nbytes == 0:
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        else:
+            break
+    if rows:
+        yield rows
+    result = _next_result(pgconn)
+    _drain(pgconn)
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        raise errors.error_from_result(result, encoding=conn.info.encoding)
+
+
+def _next_result(pgconn: Any) -> Any:
+    pgconn.consume_input()
+    while pgconn.is_busy():
+        select.select([pgconn.socket], [], [])
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+def _drain(pgconn: Any) -> None:
+    while _next_result(pgconn) is not None:
+        pass
+
+
+def binary_copy_rows(chunks: list[bytes]) -> pa.RecordBatch:
+    """Rows of `COPY (SELECT BINARY_SELECT ...) TO STDOUT (FORMAT binary)` in SCHEMA. libpq hands over one row per
+    chunk, so the chunks' lengths are the row boundaries; every length the rows carry is checked against them."""
+    if chunks and bytes(chunks[0][: len(COPY_SIGNATURE)]) == COPY_SIGNATURE:
+        chunks = [chunks[0][COPY_HEADER_BYTES:], *chunks[1:]]
+    if chunks and chunks[-1] == COPY_TRAILER:
+        chunks = chunks[:-1]
+    n = len(chunks)
+    sizes = np.fromiter(map(len, chunks), dtype=np.int64, count=n)
+    joined = b"".join(chunks)
+    if len(joined) >= 2**31:
+        raise ValueError("binary COPY batch too large")
+    buffer = pa.py_buffer(joined)
+    data = np.frombuffer(joined, dtype=np.uint8)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    if n and sizes.min() < BINARY_FIXED_BYTES:
+        raise ValueError("binary COPY: a row is shorter than its fixed-width fields")
+    # Every row's fixed-width part as one (n, BINARY_FIXED_BYTES) matrix, cut out by Arrow.
+    offsets = pa.py_buffer(np.r_[starts, len(joined)].astype(np.int32).tobytes())
+    rows = pa.Array.from_buffers(pa.binary(), n, [None, offsets, buffer])
+    prefix = pc.binary_slice(rows, 0, BINARY_FIXED_BYTES).cast(pa.binary(BINARY_FIXED_BYTES))
+    matrix = hash_matrix(prefix) if n else np.zeros((0, BINARY_FIXED_BYTES), np.uint8)
+    if n and not (_big_endian(matrix[:, :2], ">i2") == len(SCHEMA)).all():
+        raise ValueError("binary COPY: unexpected field count")
+    columns: dict[str, pa.Array] = {}
+    at = 2
+    for name, width in BINARY_FIXED:
+        if n and not (_big_endian(matrix[:, at : at + 4], ">i4") == width).all():
+            raise ValueError(f"binary COPY: {name} is not {width} bytes")
+        raw = matrix[:, at + 4 : at + 4 + width]
+        at += 4 + width
+        if width == 8:
+            values = _big_endian(raw, ">i8")
+            if name in ("occurred_at", "recorded_at"):
+                columns[name] = pa.array(values + POSTGRES_EPOCH_US, TIMESTAMP)
+            else:
+                columns[name] = pa.array(values, pa.int64())
+        elif width == 4:
+            columns[name] = pa.array(_big_endian(raw, ">i4"), pa.int32())
+        else:
+            columns[name] = pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(width), n, [None, pa.py_buffer(raw.tobytes())]
+            )
+    offset = starts + BINARY_FIXED_BYTES
+    for name in BINARY_TEXT:
+        lengths = _big_endian(_gather(data, offset, 4), ">i4").astype(np.int64) if n else np.zeros(0, np.int64)
+        if (lengths < 0).any():
+            raise ValueError(f"binary COPY: {name} is NULL")
+        columns[name] = _text_column(data, buffer, offset + 4, lengths)
+        offset = offset + 4 + lengths
+    if n and not (offset == starts + sizes).all():
+        raise ValueError("binary COPY: a row's fields do not add up to its length")
+    return pa.RecordBatch.from_arrays([columns[name] for name in SCHEMA.names], schema=SCHEMA)

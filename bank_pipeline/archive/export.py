@@ -1,8 +1,15 @@
-"""Export one month's partition to Parquet (zstd) in delivery order, with its manifest.
+"""Export one month's partition to Parquet (zstd), with its manifest.
 
-The rows leave PostgreSQL as `COPY ... TO STDOUT (FORMAT csv)` and are parsed by Arrow's multi-threaded CSV
-reader, so no Python object is made per event. The manifest's chain digest lets an auditor check the file
-against the database and the published digests without trusting this code:
+Format 2 (columns.py): the rows leave PostgreSQL as one `COPY ... TO STDOUT (FORMAT binary)` ordered by
+(stream_id, stream_version) (the partition's index on them: no sort, memory bounded by a row group), and are
+decoded with numpy (columns.binary_copy_rows), so no Python object is made per event. Sorted so, a stream's
+events are adjacent: its previous_hash is the hash of the row before and is stored only where it is not (each
+stream's first event in a row group), stream_id, stream_version and the times compress to almost nothing, and a
+one-stream read skips every row group whose stream_id statistics exclude it. Readers that need delivery order
+sort by (transaction_id, global_position). Format-1 files (delivery order, every previous_hash) still read.
+
+The manifest's chain digest lets an auditor check the file against the database and the published digests
+without trusting this code:
 
     chain_digest = sha256(hash_1 || hash_2 || ... || hash_n)
 
@@ -13,7 +20,6 @@ hashes while the partition exists.
 """
 
 import hashlib
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -24,53 +30,48 @@ from typing import Any
 import numpy as np
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from bank_pipeline.archive.columns import COLUMNS, SCHEMA, bytea_column, hash_matrix, uuid_column
+from bank_pipeline.archive.columns import (
+    BINARY_SELECT,
+    COLUMNS,
+    COPY_TRAILER,
+    FILE_SCHEMA,
+    FORMAT_V1,
+    FORMAT_V2,
+    ROW_ORDER,
+    binary_copy_rows,
+    compact_previous_hashes,
+    copy_out_rows,
+    hash_matrix,
+)
 from bank_pipeline.archive.errors import ArchiveError, EventsNotFinal
 from bank_pipeline.archive.months import partition_name
 from bank_pipeline.archive.store import ArchiveStore
 
-MANIFEST_FORMAT = "bank_pipeline.event_archive/1"
+MANIFEST_FORMAT = FORMAT_V2
+READABLE_FORMATS = (FORMAT_V1, FORMAT_V2)
 CHAIN_DIGEST_PROCEDURE = (
     "sha256 over the 32-byte hash of every event of the month concatenated in delivery order "
     "(transaction_id, then global_position); sha256 of nothing for a month without events"
 )
-ROW_GROUP_EVENTS = 256 * 1024
-CSV_BLOCK_BYTES = 8 << 20
-ZSTD_LEVEL = 1  # measured: level 9 was 6x slower and no smaller on event data
+ROW_GROUP_EVENTS = 64 * 1024  # a one-stream read decodes one or two of these
+ZSTD_LEVEL = 1  # measured: levels 3, 6 and 9 were 1.5-5x slower and no smaller (payloads are mostly random ids)
 
-# Every column as CSV text; Arrow parses integers and timestamps (the session's TimeZone is UTC), and the
-# uuid and bytea text is decoded with numpy (columns.py).
-_CSV_TYPES = {
-    "global_position": pa.int64(),
-    "transaction_id": pa.int64(),
-    "stream_id": pa.string(),
-    "stream_version": pa.int64(),
-    "event_type": pa.string(),
-    "schema_version": pa.int32(),
-    "event_id": pa.string(),
-    "payload": pa.string(),
-    "metadata": pa.string(),
-    "occurred_at": SCHEMA.field("occurred_at").type,
-    "recorded_at": SCHEMA.field("recorded_at").type,
-    "previous_hash": pa.string(),
-    "hash": pa.string(),
-}
-_PARQUET_OPTIONS: dict[str, Any] = {
+PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "compression_level": ZSTD_LEVEL,
-    "use_dictionary": ["stream_id", "event_type"],
+    "use_dictionary": ["stream_id", "event_type", "schema_version", "metadata"],
     "column_encoding": {
         "global_position": "DELTA_BINARY_PACKED",
         "transaction_id": "DELTA_BINARY_PACKED",
         "stream_version": "DELTA_BINARY_PACKED",
         "occurred_at": "DELTA_BINARY_PACKED",
         "recorded_at": "DELTA_BINARY_PACKED",
+        "event_id": "BYTE_STREAM_SPLIT",
     },
-    "write_statistics": ["global_position", "transaction_id", "recorded_at"],
+    "write_statistics": ["stream_id", "stream_version", "global_position", "transaction_id", "recorded_at"],
 }
 
 
@@ -97,6 +98,7 @@ class Manifest:
     format: str = MANIFEST_FORMAT
     chain_digest_procedure: str = CHAIN_DIGEST_PROCEDURE
     columns: list[str] = field(default_factory=lambda: list(COLUMNS))
+    row_order: str = ROW_ORDER[MANIFEST_FORMAT]  # how the file's rows are sorted
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
@@ -106,11 +108,13 @@ class Manifest:
         try:
             document = json.loads(data)
             document["chain_heads"] = {k: ChainHead(**v) for k, v in document["chain_heads"].items()}
+            if document.get("format") in ROW_ORDER:
+                document.setdefault("row_order", ROW_ORDER[document["format"]])
             manifest = cls(**document)
         except (ValueError, TypeError, KeyError) as error:
             raise ArchiveError(f"not an event archive manifest: {error}") from error
-        if manifest.format != MANIFEST_FORMAT:
-            raise ArchiveError(f"manifest format {manifest.format!r} is not {MANIFEST_FORMAT!r}")
+        if manifest.format not in READABLE_FORMATS:
+            raise ArchiveError(f"manifest format {manifest.format!r} is none of {', '.join(READABLE_FORMATS)}")
         return manifest
 
 
@@ -139,27 +143,6 @@ class ExportReport:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-class CopyReader(io.RawIOBase):
-    """The data of a COPY TO STDOUT as a readable file, for Arrow's streaming CSV reader."""
-
-    def __init__(self, first: bytes, blocks: Iterator[bytes]):
-        self._blocks, self._pending = blocks, memoryview(first)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            block = next(self._blocks, None)
-            if block is None:
-                return 0
-            self._pending = memoryview(block)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
 def partition_exists(conn: psycopg.Connection, month: date) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"event_store.{partition_name(month)}",)).fetchone()[0]
 
@@ -175,67 +158,36 @@ def ensure_final(conn: psycopg.Connection, month: date) -> None:
         raise EventsNotFinal(month)
 
 
-def csv_copy_batches(
-    conn: psycopg.Connection, statement: sql.Composable, column_types: dict[str, pa.DataType]
-) -> Iterator[pa.RecordBatch]:
-    """The rows of `COPY (...) TO STDOUT (FORMAT csv)` parsed by Arrow, batch by batch; none for no rows."""
-    with conn.cursor().copy(statement) as copy:
-        blocks = iter(copy)
-        first = next(blocks, None)
-        if first is None:
-            return
-        reader = pa_csv.open_csv(
-            io.BufferedReader(CopyReader(first, blocks), CSV_BLOCK_BYTES),
-            read_options=pa_csv.ReadOptions(column_names=list(column_types), block_size=CSV_BLOCK_BYTES),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=column_types, strings_can_be_null=False, quoted_strings_can_be_null=False
-            ),
-        )
-        yield from reader
-
-
-def delivery_ordered_batches(conn: psycopg.Connection, month: date) -> Iterator[pa.RecordBatch]:
-    """The month's events in delivery order, in the archive's schema, in the caller's transaction."""
-    conn.execute("SET LOCAL TimeZone = 'UTC'")
-    conn.execute("SET LOCAL bytea_output = 'hex'")
-    conn.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-    query = sql.SQL(
-        "COPY (SELECT {} FROM event_store.{} ORDER BY transaction_id, global_position) TO STDOUT (FORMAT csv)"
-    )
-    statement = query.format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), sql.Identifier(partition_name(month)))
-    for batch in csv_copy_batches(conn, statement, _CSV_TYPES):
-        yield _in_archive_schema(batch)
-
-
-def _in_archive_schema(batch: pa.RecordBatch) -> pa.RecordBatch:
-    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
-    columns["event_id"] = uuid_column(columns["event_id"])
-    columns["previous_hash"] = bytea_column(columns["previous_hash"], 32, "previous_hash")
-    columns["hash"] = bytea_column(columns["hash"], 32, "hash")
-    return pa.RecordBatch.from_arrays([columns[name] for name in COLUMNS], schema=SCHEMA)
-
-
 class MonthSummary:
-    """What the manifest says about the events, gathered batch by batch."""
+    """What the manifest says about the events, gathered batch by batch in any order (the chain digest sorts
+    them into delivery order: 48 bytes an event are kept until then)."""
 
     def __init__(self) -> None:
-        self.digest = hashlib.sha256()
         self.count = 0
         self.position_range: tuple[int, int] | None = None
         self.transaction_range: tuple[int, int] | None = None
         self.heads: dict[str, tuple[int, bytes]] = {}
+        self._keys: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (transaction ids, positions, hashes)
+
+    @property
+    def chain_digest(self) -> str:
+        """sha256 of the hashes in delivery order (hex): see CHAIN_DIGEST_PROCEDURE."""
+        if not self._keys:
+            return hashlib.sha256().hexdigest()
+        transactions, positions, hashes = (np.concatenate(part) for part in zip(*self._keys, strict=True))
+        order = np.lexsort((positions, transactions))
+        return hashlib.sha256(hashes[order].tobytes()).hexdigest()
 
     def add(self, batch: pa.RecordBatch) -> None:
         if not batch.num_rows:
             return
         hashes = hash_matrix(batch.column("hash"))
-        self.digest.update(hashes.tobytes())
         self.count += batch.num_rows
         positions = batch.column("global_position").to_numpy()
         transactions = batch.column("transaction_id").to_numpy()
         self.position_range = _widen(self.position_range, int(positions.min()), int(positions.max()))
         self.transaction_range = _widen(self.transaction_range, int(transactions.min()), int(transactions.max()))
+        self._keys.append((transactions, positions, hashes))
         self._add_heads(batch.column("stream_id"), batch.column("stream_version").to_numpy(), hashes)
 
     def _add_heads(self, stream_ids: pa.Array, versions: np.ndarray, hashes: np.ndarray) -> None:
@@ -255,6 +207,21 @@ def _widen(current: tuple[int, int] | None, low: int, high: int) -> tuple[int, i
     return (low, high) if current is None else (min(current[0], low), max(current[1], high))
 
 
+def stream_ordered_batches(conn: psycopg.Connection, month: date) -> Iterator[pa.RecordBatch]:
+    """The month's events sorted by (stream_id, stream_version), in batches of ROW_GROUP_EVENTS, in the archive's
+    schema, in the caller's transaction."""
+    encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+    if encoding != "UTF8":
+        raise ArchiveError(f"the server encoding is {encoding}: the archive reads text as UTF-8 (binary COPY)")
+    query = "COPY (SELECT {} FROM event_store.{} ORDER BY stream_id, stream_version) TO STDOUT (FORMAT binary)"
+    statement = sql.SQL(query).format(sql.SQL(BINARY_SELECT), sql.Identifier(partition_name(month)))
+    for rows in copy_out_rows(conn, statement.as_bytes(conn), ROW_GROUP_EVENTS):
+        if rows[-1] == COPY_TRAILER:  # libpq hands over one row a chunk: the header with the first, the trailer alone
+            rows = rows[:-1]
+        if rows:
+            yield binary_copy_rows(rows)
+
+
 def export_month(conn: psycopg.Connection, store: ArchiveStore, month: date) -> ExportReport:
     """Write the month's Parquet file and then its manifest to `store`; the partition stays untouched.
 
@@ -268,16 +235,12 @@ def export_month(conn: psycopg.Connection, store: ArchiveStore, month: date) -> 
         if not partition_exists(conn, month):
             raise ArchiveError(f"{month:%Y-%m} has no partition {partition_name(month)} to export")
         ensure_final(conn, month)
-        with store.writing(parquet_key) as file, pq.ParquetWriter(file, SCHEMA, **_PARQUET_OPTIONS) as writer:
-            pending: list[pa.RecordBatch] = []
-            for batch in delivery_ordered_batches(conn, month):
+        with store.writing(parquet_key) as file, pq.ParquetWriter(file, FILE_SCHEMA, **PARQUET_OPTIONS) as writer:
+            for batch in stream_ordered_batches(conn, month):
                 summary.add(batch)
-                pending.append(batch)
-                if sum(b.num_rows for b in pending) >= ROW_GROUP_EVENTS:
-                    writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_EVENTS)
-                    pending = []
-            if pending or not summary.count:
-                writer.write_table(pa.Table.from_batches(pending, schema=SCHEMA), row_group_size=ROW_GROUP_EVENTS)
+                writer.write_batch(compact_previous_hashes(batch), row_group_size=ROW_GROUP_EVENTS)
+            if not summary.count:
+                writer.write_table(FILE_SCHEMA.empty_table())
     manifest = Manifest(
         month=f"{month:%Y-%m}",
         partition=partition_name(month),
@@ -289,7 +252,7 @@ def export_month(conn: psycopg.Connection, store: ArchiveStore, month: date) -> 
         last_global_position=summary.position_range[1] if summary.position_range else None,
         first_transaction_id=summary.transaction_range[0] if summary.transaction_range else None,
         last_transaction_id=summary.transaction_range[1] if summary.transaction_range else None,
-        chain_digest=summary.digest.hexdigest(),
+        chain_digest=summary.chain_digest,
         chain_heads={name: ChainHead(v, hashed.hex()) for name, (v, hashed) in sorted(summary.heads.items())},
     )
     seconds = time.perf_counter() - started

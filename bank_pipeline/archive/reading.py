@@ -1,7 +1,8 @@
 """Archived events read back as the event store's RecordedEvent, so replay can span hot and cold months.
 
-Each file is read through its URI recorded in event_store.archived_months and checked against the sha256
-recorded there before any of it is used.
+Each month is read from the file event_store.archive_files names (the archiver's, or the newest retention purge's)
+and checked against the sha256 recorded with it before any of it is used. Purged events are tombstones (no stream):
+a stream's reads never see them.
 """
 
 import hashlib
@@ -15,8 +16,9 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bank_pipeline.archive.columns import FORMAT_V2, FORMAT_V2_PURGED
 from bank_pipeline.archive.errors import ArchiveCorrupt
-from bank_pipeline.archive.verify import table_of
+from bank_pipeline.archive.verify import parquet_file, table_of
 from bank_pipeline.store.records import RecordedEvent
 
 
@@ -31,13 +33,43 @@ def read_verified_uri(uri: str, sha256: bytes) -> bytes:
     return data
 
 
+def archive_files(conn: psycopg.Connection, *, through: date | None = None) -> list[tuple[date, str, bytes, int]]:
+    """(month, parquet URI, its sha256, how many purges rewrote it) of every archived month, oldest first."""
+    return conn.execute(
+        "SELECT month, parquet_uri, parquet_sha256, purge_number FROM event_store.archive_files "
+        " WHERE %(through)s::date IS NULL OR month <= %(through)s ORDER BY month",
+        {"through": through},
+    ).fetchall()
+
+
+def read_archive_file(uri: str, sha256: bytes, month: date) -> pa.Table:
+    return table_of(read_verified_uri(uri, sha256), month)
+
+
 def archived_table(conn: psycopg.Connection, month: date) -> pa.Table | None:
+    """The month's archived events in the file's order (verify.table_of), None while the month is hot."""
     row = conn.execute(
-        "SELECT parquet_uri, parquet_sha256 FROM event_store.archived_months WHERE month = %s", (month,)
+        "SELECT parquet_uri, parquet_sha256 FROM event_store.archive_files WHERE month = %s", (month,)
     ).fetchone()
     if row is None:
         return None
-    return table_of(read_verified_uri(row[0], row[1]), month)
+    return read_archive_file(row[0], row[1], month)
+
+
+def archived_stream_rows(data: bytes, month: date, stream_id: str) -> pa.Table:
+    """One stream's rows of a month's file. A format-2 file is sorted by stream: only the row groups whose
+    stream_id statistics can hold it are decoded."""
+    file, found = parquet_file(data, month)
+    groups = None
+    if found in (FORMAT_V2, FORMAT_V2_PURGED):
+        column = file.schema_arrow.get_field_index("stream_id")
+        groups = []
+        for index in range(file.metadata.num_row_groups):
+            statistics = file.metadata.row_group(index).column(column).statistics
+            if statistics is None or not statistics.has_min_max or statistics.min <= stream_id <= statistics.max:
+                groups.append(index)
+    table = table_of(data, month, groups)
+    return table.filter(pc.equal(table.column("stream_id"), stream_id))
 
 
 def archived_tables(conn: psycopg.Connection) -> Iterator[tuple[date, pa.Table]]:
@@ -50,12 +82,9 @@ def archived_tables(conn: psycopg.Connection) -> Iterator[tuple[date, pa.Table]]
 def read_archived_stream(conn: psycopg.Connection, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
     """The stream's archived events after `after_version`, by version, across every archived month."""
     events: list[RecordedEvent] = []
-    for _, table in archived_tables(conn):
-        wanted = pc.and_(
-            pc.equal(table.column("stream_id"), stream_id), pc.greater(table.column("stream_version"), after_version)
-        )
-        selected = table.filter(wanted)
-        events.extend(recorded_events(selected))
+    for month, uri, sha256, _ in archive_files(conn):
+        table = archived_stream_rows(read_verified_uri(uri, sha256), month, stream_id)
+        events.extend(recorded_events(table.filter(pc.greater(table.column("stream_version"), after_version))))
     return sorted(events, key=lambda event: event.stream_version)
 
 

@@ -78,6 +78,13 @@ class ArchiveStore:
     def parquet_key(self, month: date) -> str:
         return f"{self.month_directory(month)}/events_{month:%Y_%m}.parquet"
 
+    def purged_parquet_key(self, month: date, purge_number: int) -> str:
+        """The month's file after its `purge_number`th retention purge (archive/purge.py)."""
+        return f"{self.month_directory(month)}/events_{month:%Y_%m}.purge-{purge_number}.parquet"
+
+    def purge_manifest_key(self, month: date, purge_number: int) -> str:
+        return f"{self.month_directory(month)}/events_{month:%Y_%m}.purge-{purge_number}.manifest.json"
+
     def manifest_key(self, month: date) -> str:
         return f"{self.month_directory(month)}/events_{month:%Y_%m}.manifest.json"
 
@@ -132,6 +139,12 @@ class ArchiveStore:
         with self.writing(key) as writer:
             writer.write(data)
         return writer.sha256
+
+    def remove_uri(self, uri: str) -> None:
+        """Removes the file at `uri` (as recorded in the database) if it is still there."""
+        fs, path = fsspec.core.url_to_fs(uri)
+        if fs.exists(path):
+            fs.rm(path)
 
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))

@@ -1,12 +1,16 @@
 """Read a month's archive back and compare it with the partition still in the database.
 
 Checks, in order, each failure a typed error naming the first thing that differs: the Parquet file hashes to the
-sha256 its manifest records (ArchiveCorrupt); the file has the archive's schema; its count, position range, chain
-digest and per-stream chain heads are what the manifest says; every event's stored hash equals its recomputation
-from its archived fields (store/hashing.py, byte for byte SQL's event_store.event_hash); and the sequence of
-(transaction_id, global_position, hash) in delivery order is the partition's, event for event.
+sha256 its manifest records (ArchiveCorrupt); the file has the archive's schema (format 1 or 2, columns.py); its
+count, position range, chain digest and per-stream chain heads are what the manifest says; every event's stored
+hash equals its recomputation from its archived fields (store/hashing.py, byte for byte SQL's
+event_store.event_hash; the first mismatch in delivery order is named); and the sequence of (transaction_id,
+global_position, hash) in delivery order is the partition's, event for event.
+
+The hash inputs are laid out for all events at once with numpy; only the sha256 calls remain one per event.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,14 +20,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from bank_pipeline.archive.columns import SCHEMA, bytea_column, hash_matrix
+from bank_pipeline.archive.columns import (
+    COPY_HEADER_BYTES,
+    COPY_SIGNATURE,
+    COPY_TRAILER,
+    FORMAT_V2,
+    FORMAT_V2_PURGED,
+    POSTGRES_EPOCH_US,
+    PURGED_SCHEMA,
+    copy_out_rows,
+    file_format,
+    hash_matrix,
+    restore_previous_hashes,
+)
 from bank_pipeline.archive.errors import ArchiveCorrupt, ArchiveMismatch
-from bank_pipeline.archive.export import Manifest, MonthSummary, csv_copy_batches
+from bank_pipeline.archive.export import Manifest, MonthSummary
 from bank_pipeline.archive.months import partition_name
 from bank_pipeline.archive.store import ArchiveStore
-from bank_pipeline.store.hashing import chain_link
 
-_POSTGRES_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since 1970
+HASH_CHUNK_EVENTS = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,7 @@ def read_archive(store: ArchiveStore, month: date, expected: Manifest | None = N
         "last_global_position": ranges[0][1],
         "first_transaction_id": ranges[1][0],
         "last_transaction_id": ranges[1][1],
-        "chain_digest": summary.digest.hexdigest(),
+        "chain_digest": summary.chain_digest,
     }
     for key, value in found.items():
         if getattr(manifest, key) != value:
@@ -66,83 +81,154 @@ def read_archive(store: ArchiveStore, month: date, expected: Manifest | None = N
     return VerifiedArchive(month, manifest, table)
 
 
-def table_of(data: bytes, month: date) -> pa.Table:
+def parquet_file(data: bytes, month: date) -> tuple[pq.ParquetFile, str]:
+    """The archived file and its format (columns.py); ArchiveCorrupt when it is not an event archive."""
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        file = pq.ParquetFile(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as error:
         raise ArchiveCorrupt(f"{month:%Y-%m}: the archived Parquet file cannot be read: {error}") from error
-    if not table.schema.equals(SCHEMA):
+    found = file_format(file.schema_arrow)
+    if found is None:
         raise ArchiveCorrupt(f"{month:%Y-%m}: the archived file's schema is not the event archive's")
-    return table
+    return file, found
+
+
+def table_of(data: bytes, month: date, row_groups: list[int] | None = None) -> pa.Table:
+    """The archived events (all, or whole row groups) in the archive's SCHEMA, in the file's order: delivery order
+    in format 1, (stream_id, stream_version) in format 2 (use in_delivery_order where order matters)."""
+    file, found = parquet_file(data, month)
+    try:
+        table = file.read() if row_groups is None else file.read_row_groups(row_groups)
+        if found == FORMAT_V2_PURGED:
+            return restore_previous_hashes(table, PURGED_SCHEMA)
+        return restore_previous_hashes(table) if found == FORMAT_V2 else table
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise ArchiveCorrupt(f"{month:%Y-%m}: the archived Parquet file cannot be read: {error}") from error
+
+
+def in_delivery_order(table: pa.Table) -> pa.Table:
+    """`table` sorted by (transaction_id, global_position), the order events are delivered in."""
+    order = np.lexsort((table.column("global_position").to_numpy(), table.column("transaction_id").to_numpy()))
+    if (order == np.arange(len(order))).all():
+        return table
+    return table.take(order)
+
+
+def recomputed_hashes(table: pa.Table) -> np.ndarray:
+    """Every row's hash recomputed from its fields, (n, 32): store/hashing.chain_link's layout built for all rows
+    at once, then one sha256 a row."""
+    digests = [_recomputed(batch) for batch in table.to_batches(max_chunksize=HASH_CHUNK_EVENTS)]
+    return np.concatenate(digests) if digests else np.empty((0, 32), np.uint8)
+
+
+def _int_bytes(column: pa.Array | np.ndarray, dtype: str) -> np.ndarray:
+    values = column if isinstance(column, np.ndarray) else column.to_numpy()
+    return values.astype(dtype).view(np.uint8).reshape(len(values), -1)
+
+
+def _recomputed(batch: pa.RecordBatch) -> np.ndarray:
+    n = batch.num_rows
+    fixed = np.concatenate(
+        [
+            hash_matrix(batch.column("previous_hash")),
+            _int_bytes(batch.column("global_position"), ">i8"),
+            _int_bytes(batch.column("stream_version"), ">i8"),
+            _int_bytes(batch.column("schema_version"), ">i4"),
+            hash_matrix(batch.column("event_id")),
+            _int_bytes(batch.column("occurred_at").cast(pa.int64()).to_numpy() - POSTGRES_EPOCH_US, ">i8"),
+            _int_bytes(batch.column("recorded_at").cast(pa.int64()).to_numpy() - POSTGRES_EPOCH_US, ">i8"),
+        ],
+        axis=1,
+    )
+    texts = []
+    for name in ("stream_id", "event_type", "payload", "metadata"):
+        column = batch.column(name)
+        offsets = np.frombuffer(column.buffers()[1], np.int32)[column.offset : column.offset + n + 1].astype(np.int64)
+        data = np.frombuffer(column.buffers()[2], np.uint8) if n else np.empty(0, np.uint8)
+        texts.append((offsets, data))
+    sizes = fixed.shape[1] + sum(4 + np.diff(offsets) for offsets, _ in texts)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    message = np.empty(int(ends[-1]) if n else 0, np.uint8)
+    message[starts[:, None] + np.arange(fixed.shape[1])] = fixed
+    at = starts + fixed.shape[1]
+    for offsets, data in texts:
+        lengths = np.diff(offsets)
+        message[at[:, None] + np.arange(4)] = _int_bytes(lengths, ">i4")
+        at = at + 4
+        total = int(lengths.sum())
+        if total:  # each value's bytes to its place: source byte k goes to k + (its row's place - its value's start)
+            shift = np.repeat(at - offsets[:-1], lengths)
+            message[np.arange(offsets[0], offsets[0] + total) + shift] = data[offsets[0] : offsets[0] + total]
+        at = at + lengths
+    view, sha256 = memoryview(message), hashlib.sha256
+    joined = b"".join([sha256(view[a:b]).digest() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+    return np.frombuffer(joined, np.uint8).reshape(n, 32)
 
 
 def check_hashes(archive: VerifiedArchive) -> None:
     """ArchiveMismatch naming the first event (in delivery order) whose stored hash is not its recomputation."""
-    for batch in archive.table.to_batches(max_chunksize=64 * 1024):
-        stored = hash_matrix(batch.column("hash"))
-        fields = zip(
-            batch.column("previous_hash").to_pylist(),
-            batch.column("global_position").to_pylist(),
-            batch.column("stream_version").to_pylist(),
-            batch.column("schema_version").to_pylist(),
-            batch.column("event_id").to_pylist(),
-            (_us_since_2000(batch.column("occurred_at"))).tolist(),
-            (_us_since_2000(batch.column("recorded_at"))).tolist(),
-            batch.column("stream_id").cast(pa.binary()).to_pylist(),
-            batch.column("event_type").cast(pa.binary()).to_pylist(),
-            batch.column("payload").cast(pa.binary()).to_pylist(),
-            batch.column("metadata").cast(pa.binary()).to_pylist(),
-            strict=True,
+    table = archive.table
+    wrong = (recomputed_hashes(table) != hash_matrix(table.column("hash"))).any(axis=1)
+    if wrong.any():
+        transactions = table.column("transaction_id").to_numpy()[wrong]
+        positions = table.column("global_position").to_numpy()[wrong]
+        first = np.lexsort((positions, transactions))[0]
+        raise ArchiveMismatch(
+            archive.month, "the archived hash is not the hash of the archived event's fields", int(positions[first])
         )
-        for row, event in enumerate(fields):
-            if chain_link(*event) != stored[row].tobytes():
-                raise ArchiveMismatch(
-                    archive.month, "the archived hash is not the hash of the archived event's fields", event[1]
-                )
 
 
-def _us_since_2000(column: pa.Array) -> np.ndarray:
-    return column.cast(pa.int64()).to_numpy() - _POSTGRES_EPOCH_US
+_KEY_ROW = np.dtype([("fields", ">i2"), ("l1", ">i4"), ("transaction_id", ">i8"), ("l2", ">i4"),
+                     ("global_position", ">i8"), ("l3", ">i4"), ("hash", "V32")])  # fmt: skip
+
+
+def partition_keys(conn: psycopg.Connection, month: date) -> np.ndarray:
+    """(transaction_id, global_position, hash) of every event of the partition in delivery order, as one binary
+    COPY read into a structured array (each row has the same 62 bytes)."""
+    statement = sql.SQL(
+        "COPY (SELECT transaction_id, global_position, hash FROM event_store.{} "
+        "ORDER BY transaction_id, global_position) TO STDOUT (FORMAT binary)"
+    ).format(sql.Identifier(partition_name(month)))
+    data = b"".join(b"".join(rows) for rows in copy_out_rows(conn, statement.as_bytes(conn), 1 << 20))
+    if not data.startswith(COPY_SIGNATURE) or not data.endswith(COPY_TRAILER):
+        raise ArchiveMismatch(month, "the partition's binary COPY is not in the expected format")
+    rows = np.frombuffer(data[COPY_HEADER_BYTES : -len(COPY_TRAILER)], dtype=_KEY_ROW)
+    if len(rows) and not ((rows["fields"] == 3) & (rows["l1"] == 8) & (rows["l2"] == 8) & (rows["l3"] == 32)).all():
+        raise ArchiveMismatch(month, "the partition's binary COPY is not in the expected format")
+    return rows
 
 
 def compare_with_partition(conn: psycopg.Connection, archive: VerifiedArchive) -> None:
     """ArchiveMismatch naming the first event where the partition's delivery order, positions, transaction ids or
     hashes differ from the archive's; the partition is read in one snapshot."""
-    month, table = archive.month, archive.table
+    month, table = archive.month, in_delivery_order(archive.table)
     archived = {
         "transaction_id": table.column("transaction_id").to_numpy(),
         "global_position": table.column("global_position").to_numpy(),
         "hash": hash_matrix(table.column("hash")),
     }
-    offset = 0
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute("SET LOCAL bytea_output = 'hex'")
-        statement = sql.SQL(
-            "COPY (SELECT transaction_id, global_position, hash FROM event_store.{} "
-            "ORDER BY transaction_id, global_position) TO STDOUT (FORMAT csv)"
-        ).format(sql.Identifier(partition_name(month)))
-        columns = {"transaction_id": pa.int64(), "global_position": pa.int64(), "hash": pa.string()}
-        for batch in csv_copy_batches(conn, statement, columns):
-            stored = {
-                "transaction_id": batch.column("transaction_id").to_numpy(),
-                "global_position": batch.column("global_position").to_numpy(),
-                "hash": hash_matrix(bytea_column(batch.column("hash"), 32, "hash")),
-            }
-            end = offset + batch.num_rows
-            if end > len(table):
-                raise ArchiveMismatch(
-                    month,
-                    f"the partition holds more events than the {len(table)} archived",
-                    int(stored["global_position"][len(table) - offset]),
-                )
-            _first_difference(month, archived, stored, offset, end)
-            offset = end
-    if offset != len(table):
+        rows = partition_keys(conn, month)
+    stored = {
+        "transaction_id": rows["transaction_id"].astype(np.int64),
+        "global_position": rows["global_position"].astype(np.int64),
+        "hash": np.frombuffer(rows["hash"].tobytes(), np.uint8).reshape(len(rows), 32),
+    }
+    common = min(len(rows), len(table))
+    _first_difference(month, archived, {k: v[:common] for k, v in stored.items()}, 0, common)
+    if len(rows) > len(table):
         raise ArchiveMismatch(
             month,
-            f"the archive holds {len(table)} events, the partition {offset}",
-            int(archived["global_position"][offset]),
+            f"the partition holds more events than the {len(table)} archived",
+            int(stored["global_position"][common]),
+        )
+    if len(rows) < len(table):
+        raise ArchiveMismatch(
+            month,
+            f"the archive holds {len(table)} events, the partition {len(rows)}",
+            int(archived["global_position"][common]),
         )
 
 

@@ -241,6 +241,26 @@ def fraud_quality(
     bench_fraud_quality.render(report, console)
 
 
+@app.command()
+@operator_errors
+def archive(
+    events: int = typer.Option(1_000_000, min=1, help="Events of realistic account histories in the archived month."),
+    queries: int = typer.Option(2_000, min=1, help="Balance-as-of reads in the archived month (random accounts)."),
+    replays: int = typer.Option(50, min=1, help="Accounts replayed from the archive file (each reads the file)."),
+    seed: int = typer.Option(1, help="Random seed of the histories and the queries."),
+    keep: bool = typer.Option(False, "--keep", help=KEEP_HELP),
+) -> None:
+    """A month archived to Parquet vs raw COPY of its partition (goals: ≤ 100 bytes/event, ≥ 500 k events/s), and
+    the balance as of an instant in the archived month (goal: p99 ≤ 200 ms)."""
+    from bank_pipeline.bench import archive as bench_archive
+
+    console = Console()
+    with _bench_errors():
+        report = bench_archive.run(events=events, queries=queries, replays=replays, seed=seed, keep=keep,
+                                   console=console)  # fmt: skip
+    bench_archive.render(report, console)
+
+
 @app.command("api")
 @operator_errors
 def api(

@@ -256,15 +256,15 @@ class InboundTransferReturned(DomainEvent):
 
 @dataclass(frozen=True)
 class RetentionPurged(DomainEvent):
-    """Streams past the retention period were purged: in each month named, their archived events became
-    tombstones (position, transaction, hash) and a new file replaced the old one."""
+    """Streams past the retention period are being purged: their archived events become tombstones (position,
+    transaction, hash). Each month rewritten names this event (event_store.month_purges.event_position). The
+    stream ids are personal data: only their count and the sha256 of their sorted, newline-joined ids are kept."""
 
     event_type: ClassVar[str] = "RetentionPurged"
     cutoff: datetime
     streams_purged: int
     streams_held: int
-    events_purged: int
-    months: list[dict[str, Any]]
+    streams_sha256: str
 
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {

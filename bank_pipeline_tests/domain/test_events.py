@@ -39,9 +39,6 @@ def _values_for(hint: Any) -> st.SearchStrategy[Any]:
         return st.integers(min_value=-(2**63), max_value=2**63 - 1)
     if hint is str:
         return st.text(max_size=20)
-    if get_origin(hint) is list:  # a list of JSON objects (RetentionPurged's months)
-        values = st.one_of(st.text(max_size=10), st.integers(min_value=-(2**53), max_value=2**53))
-        return st.lists(st.dictionaries(st.text(max_size=8), values, max_size=4), max_size=3)
     raise AssertionError(f"no strategy for {hint!r}")
 
 

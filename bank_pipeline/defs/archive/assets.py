@@ -4,10 +4,13 @@ import dagster as dg
 
 from bank_pipeline.archive.errors import ArchiveError
 from bank_pipeline.archive.months import is_due, month_of
+from bank_pipeline.archive.purge import purge_expired
 from bank_pipeline.archive.retire import archive_month
 from bank_pipeline.archive.store import ArchiveStore
 from bank_pipeline.defs.projections.partitions import FIRST_BUSINESS_DAY
 from bank_pipeline.defs.resources import BankDatabase
+from bank_pipeline.personal_data.legal_holds import held_streams
+from bank_pipeline.projections.projector import Projector
 from bank_pipeline.settings import get_settings
 
 #: Calendar months (UTC), the current one included (it is never due, but a run with `now` later can archive it).
@@ -79,4 +82,80 @@ def event_archive(context: dg.AssetExecutionContext, config: ArchiveConfig, bank
             "chain_digest": export.manifest.chain_digest,
             "parquet_sha256": export.manifest.parquet_sha256,
         }
+    )
+
+
+class PurgeConfig(dg.Config):
+    """Empty values: BANK_PIPELINE_ARCHIVE_URI, BANK_PIPELINE_ARCHIVE_RETENTION_YEARS (7), and the run's start."""
+
+    store_uri: str | None = None
+    retention_years: int | None = None
+    now: str | None = None  # ISO 8601: the instant retention is measured from; later than the clock is refused
+    allow_future_now: bool = False  # rehearsals on a copy of the data only: a purge cannot be undone
+
+
+@dg.asset(
+    group_name="retention",
+    owners=["team:compliance"],
+    kinds={"postgres", "parquet"},
+    deps=[event_archive],
+    metadata={
+        "tables": "event_store.month_purges, event_store.archive_files (view)",
+        "audit_stream": "retention-purges (RetentionPurged events)",
+        "migrations": "sql/018",
+        "cli": "bank-pipeline archive purge",
+    },
+    description=(
+        "Streams past the retention period (BANK_PIPELINE_ARCHIVE_RETENTION_YEARS, 7 by default) purged from the "
+        "archive: transfers, closed accounts and former customers with nothing recorded since the cutoff, unless a "
+        "legal hold keeps them; live streams are never purged. Their archived events become tombstones that keep "
+        "only position and hash, so month digests, range digests and the remaining chains still verify; each "
+        "rewritten month is recorded in event_store.month_purges and the purge as a RetentionPurged event."
+    ),
+)
+def retention_purge(context: dg.AssetExecutionContext, config: PurgeConfig, bank_db: BankDatabase):
+    settings = get_settings()
+    now = datetime.fromisoformat(config.now) if config.now else datetime.now(UTC)
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    years = settings.archive_retention_years if config.retention_years is None else config.retention_years
+    store = ArchiveStore(config.store_uri or settings.archive_location)
+    with bank_db.runtime() as runtime:
+        try:
+            report = purge_expired(
+                runtime.store, store, now=now, retention_years=years, allow_future_now=config.allow_future_now,
+                on_month=lambda month: context.log.info(f"{month:%Y-%m}: rewriting without the purged streams"),
+            )  # fmt: skip
+        except ArchiveError as error:
+            raise dg.Failure(description=f"nothing more was purged: {error}") from error
+    return dg.MaterializeResult(
+        metadata={
+            "cutoff": report.cutoff.isoformat(),
+            "streams_purged": report.streams_purged,
+            "events_purged": report.events_purged,
+            "streams_held": report.streams_held,
+            "months_rewritten": [f"{m.month:%Y-%m}" for m in report.months],
+            "purge_event_position": report.event_position if report.event_position is not None else -1,
+            "seconds": round(report.seconds, 2),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=retention_purge,
+    blocking=True,
+    description=(
+        "Every customer and account stream an active legal hold keeps still has its stream row: no purge touched "
+        "a held stream (their transfers stay because their accounts do)."
+    ),
+)
+def held_streams_are_intact(bank_db: BankDatabase) -> dg.AssetCheckResult:
+    with bank_db.runtime() as runtime, runtime.pool.connection() as conn:
+        Projector(runtime.pool).catch_up()  # a hold placed a moment ago counts too
+        held = held_streams(conn)
+        kept = {row[0] for row in conn.execute(
+            "SELECT stream_id FROM event_store.streams WHERE stream_id = ANY(%s)", (sorted(held),))}  # fmt: skip
+    missing = sorted(held - kept)
+    return dg.AssetCheckResult(
+        passed=not missing,
+        metadata={"held_streams": len(held), "missing": ", ".join(missing[:20]) or "none"},
     )
