@@ -1,8 +1,11 @@
 """Operators and auditors: the audit trail of any stream with who caused each event and its hash chain, the fraud
 alerts with their verdicts, and freezing accounts, which only operators may do."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from bank_pipeline.archive.months import add_months, month_of
+from bank_pipeline.archive.retire import archive_month
+from bank_pipeline.archive.store import ArchiveStore
 from bank_pipeline.domain import commands as c
 from bank_pipeline.fraud.detector import FraudDetector
 from bank_pipeline_tests.api.conftest import ALICE, ALICE_CURRENT, BOB, BOB_CURRENT, START, Bank, assert_problem, post
@@ -136,3 +139,27 @@ def test_alerts_come_newest_first_or_after_a_cursor_with_their_evidence_and_verd
     assert [alert["alert_id"] for alert in following] == sorted(i for i in ids if i > first_id)[:2]
     assert get(bank, "/v1/fraud/alerts", **AUDITOR, account_id="nobody").json() == []
     assert_problem(get(bank, "/v1/fraud/alerts", **AUDITOR, limit=0), 422, "invalid_request")
+
+
+def test_the_audit_trail_reads_through_the_archive_as_if_nothing_moved(bank: Bank, tmp_path) -> None:
+    def trail() -> list[dict]:
+        events, after_version = [], 0
+        while after_version is not None:
+            page = get(bank, f"/v1/streams/account-{ALICE_CURRENT}/events", **AUDITOR, after_version=after_version,
+                       limit=7).json()  # fmt: skip
+            events += page["events"]
+            after_version = page["next_after_version"]
+        return events
+
+    before = trail()
+    this_month = month_of(datetime.now(UTC))
+    later = datetime.combine(add_months(this_month, 15), datetime.min.time(), UTC) + timedelta(days=1)
+    with bank.runtime.pool.connection() as conn:
+        archive_month(conn, ArchiveStore(str(tmp_path / "archive")), this_month, now=later, hot_months=13)
+        conn.execute("SELECT event_store.ensure_partitions()")
+    bank.runtime.handler.execute(c.CreditAccount(ALICE_CURRENT, 7, "EUR", "after-archive"))  # a hot event after them
+
+    after = trail()
+    assert after[: len(before)] == before
+    assert [e["stream_version"] for e in after] == list(range(1, len(before) + 2))
+    assert after[-1]["previous_hash"] == before[-1]["hash"] and after[-1]["payload"]["transfer_id"] == "after-archive"

@@ -23,7 +23,9 @@ from bank_pipeline.api.command_results import (
 )
 from bank_pipeline.api.dependencies import RuntimeDep, require, show_position
 from bank_pipeline.api.identity import Identity
-from bank_pipeline.api.problems import documented, not_found
+from bank_pipeline.api.problems import ApiProblem, documented, not_found
+from bank_pipeline.archive.errors import ArchiveError
+from bank_pipeline.archive.reading import read_archived_stream
 from bank_pipeline.domain.commands import FreezeAccount, UnfreezeAccount
 from bank_pipeline.domain.streams import ID_PATTERN
 from bank_pipeline.personal_data.reveal import reveal_payloads
@@ -123,15 +125,31 @@ def stream_events(
             "ORDER BY stream_version LIMIT %s",
             (stream_id, after_version, limit + 1),
         ).fetchall()
-        events = [recorded(row) for row in rows[:limit]]
+        events = [recorded(row) for row in rows]
+        first_hot = events[0].stream_version if events else head[0] + 1
+        if first_hot > after_version + 1:  # the page starts in months moved to the archive
+            events = _archived_events(conn, stream_id, after_version, first_hot) + events
+        more, events = len(events) > limit, events[:limit]
         # Personal fields are sealed in the store: shown revealed (or "[erased]"), never as ciphertext. The hashes
         # are over the stored (sealed) payloads: `bank-pipeline audit verify` checks them without any key.
         payloads = reveal_payloads(conn, [(event.event_type, event.payload) for event in events])
     page = [audited(replace(event, payload=payload)) for event, payload in zip(events, payloads, strict=True)]
-    more = len(rows) > limit
     return StreamEvents(
         stream_id=stream_id, version=head[0], events=page, next_after_version=page[-1].stream_version if more else None
     )
+
+
+def _archived_events(conn, stream_id: str, after_version: int, before_version: int) -> list:
+    """The stream's archived events after `after_version` and before `before_version` (the first hot one); purged
+    events are gone from the archive too, so a purged stream has none."""
+    try:
+        archived = read_archived_stream(conn, stream_id, after_version=after_version)
+    except ArchiveError as error:
+        raise ApiProblem(
+            503, "archive_unavailable", "Archive unavailable",
+            f"the archived events of {stream_id} could not be read: {error}; run `bank-pipeline audit verify`",
+        ) from error  # fmt: skip
+    return [event for event in archived if event.stream_version < before_version]
 
 
 ALERT_COLUMNS = """
