@@ -44,9 +44,11 @@ from bank_pipeline.application.handler import (
     CommandResult,
     RetriesExhausted,
     applied_result,
+    carries_personal_data,
     decide_and_evolve,
     erased_customers,
     replayed_result,
+    request_hash,
 )
 from bank_pipeline.domain.aggregates import SNAPSHOT_VERSION, state_to_snapshot
 from bank_pipeline.domain.errors import DomainError
@@ -244,7 +246,11 @@ class CommandBus:
             )
         )
         heads, earlier = self.store.command_context(missing, keys) if missing or keys else ({}, {})
-        self.handler.personal_data.prepare(p.command for p in pendings)  # the keys to seal with, in one round trip
+        vault = self.handler.personal_data
+        vault.prepare(p.command for p in pendings)  # the keys to seal with, in one round trip
+        for pending in pendings:  # a keyed fingerprint of personal fields needs the customer's key (request_hash)
+            if pending.idempotency_key and carries_personal_data(pending.command):
+                pending.fingerprint = request_hash(pending.command, vault.fingerprint_key(pending.command))
         if missing:
             states, versions = self.handler.states_of(missing, heads)
             for stream_id in missing:

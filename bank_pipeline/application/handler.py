@@ -1,6 +1,7 @@
 """The one command path used by the CLI, ingestion, the API and the fraud detector."""
 
 import hashlib
+import hmac
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from bank_pipeline.domain.aggregates import (
 )
 from bank_pipeline.domain.decide import decide
 from bank_pipeline.domain.events import CustomerErased, DomainEvent, event_from_stored
+from bank_pipeline.domain.personal_data import PERSONAL_FIELDS
 from bank_pipeline.domain.serialization import to_json_fields
 from bank_pipeline.personal_data.keys import destroy_keys
-from bank_pipeline.personal_data.vault import PersonalDataVault
+from bank_pipeline.personal_data.vault import SEALING_COMMANDS, PersonalDataVault
 from bank_pipeline.store import (
     AppendResult,
     Checkpoint,
@@ -52,10 +54,53 @@ class CommandResult:
     replayed: bool
 
 
-def request_hash(command: Any) -> bytes:
-    """A stable fingerprint of a command: the same request always hashes the same."""
-    body = {"command": type(command).__name__, "fields": to_json_fields(command)}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
+#: What stands in for the personal part of a fingerprint that cannot be computed (the customer's data key is
+#: destroyed, or the command names no valid customer): no HMAC output is all zeros.
+_UNVERIFIABLE = bytes(32)
+
+
+def carries_personal_data(command: Any) -> bool:
+    """Whether `command` holds personal fields (RegisterCustomer, UpdateCustomerDetails)."""
+    return isinstance(command, SEALING_COMMANDS)
+
+
+def request_hash(command: Any, data_key: bytes | None = None) -> bytes:
+    """A stable fingerprint of a command: the same request always hashes the same.
+
+    It is stored for ever with the command's idempotency key (event_store.idempotency_keys is append-only), so
+    it must not confirm personal data once the customer is erased. A command with personal fields (name, email,
+    address) is fingerprinted as SHA-256(the other fields) || HMAC-SHA256(a key derived from the customer's
+    data key, the personal fields): 64 bytes. Once the data key is destroyed nobody can compute the HMAC
+    again, so the stored value no longer tells whether a guessed name or address was the one sent. Without
+    `data_key` (destroyed, or the customer id is invalid) the second half is _UNVERIFIABLE: see same_request.
+    Any other command: SHA-256 over the whole command, as before."""
+    if not carries_personal_data(command):
+        body = {"command": type(command).__name__, "fields": to_json_fields(command)}
+        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
+    fields = to_json_fields(command)
+    personal = {name: fields.pop(name, None) for name in PERSONAL_FIELDS}
+    body = {"command": type(command).__name__, "fields": fields, "personal": "hmac-sha256/v1"}
+    rest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
+    if data_key is None:
+        return rest + _UNVERIFIABLE
+    mac_key = hmac.new(data_key, f"bank-pipeline/request-hash/v1|{command.customer_id}".encode(), "sha256").digest()
+    return rest + hmac.new(mac_key, orjson.dumps(personal, option=orjson.OPT_SORT_KEYS), "sha256").digest()
+
+
+def same_request(stored: bytes, fingerprint: bytes) -> bool:
+    """Whether the request stored under a key (its fingerprint `stored`) is the one fingerprinted now. When the
+    personal part of `fingerprint` cannot be computed any more (the customer was erased: the data key the
+    stored HMAC was made with is gone), only the rest of the command is compared: the personal fields can no
+    longer be told apart, by design, and the key's earlier result stands (nothing new is written for an erased
+    customer, whose personal data the domain refuses to record)."""
+    if stored == fingerprint:
+        return True
+    return (
+        len(fingerprint) == 64
+        and fingerprint[32:] == _UNVERIFIABLE
+        and len(stored) == 64
+        and hmac.compare_digest(stored[:32], fingerprint[:32])
+    )
 
 
 def command_metadata(
@@ -89,10 +134,18 @@ class CommandIdentity:
         actor: str,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        *,
+        vault: PersonalDataVault | None = None,
     ) -> "CommandIdentity":
+        """`vault`: where the customer's data key for the fingerprint of a command with personal fields comes
+        from (one look-up, only for a keyed command). Without it such a fingerprint's personal part is left
+        unverifiable: the command bus completes it when it decides the command (with the keys it fetched)."""
         command_id = command_id_for(idempotency_key) if idempotency_key else uuid.uuid4()
         metadata = command_metadata(command, command_id, actor, correlation_id, causation_id)
-        return cls(request_hash(command), command_id, metadata)
+        data_key = None
+        if vault is not None and idempotency_key and carries_personal_data(command):
+            data_key = vault.fingerprint_key(command)
+        return cls(request_hash(command, data_key), command_id, metadata)
 
 
 def applied_result(command_id: uuid.UUID, appended: AppendResult, decisions: Sequence) -> CommandResult:
@@ -109,7 +162,7 @@ def applied_result(command_id: uuid.UUID, appended: AppendResult, decisions: Seq
 def replayed_result(key: str, fingerprint: bytes, earlier: tuple[bytes, AppendResult]) -> CommandResult:
     """The result stored under `key` by an earlier request; IdempotencyConflict if that request differed."""
     stored_hash, appended = earlier
-    if stored_hash != fingerprint:
+    if not same_request(stored_hash, fingerprint):
         raise IdempotencyConflict(key)
     return CommandResult(
         command_id_for(key),
@@ -181,7 +234,9 @@ class CommandHandler:
         """Decide and append `command`. Raises a DomainError when the domain refuses it (nothing written),
         IdempotencyConflict when the key was used for another request. `occurred_at`: the business time
         of what the command records (a booking time from a landing file); default now."""
-        identity = CommandIdentity.of(command, idempotency_key, actor, correlation_id, causation_id)
+        identity = CommandIdentity.of(
+            command, idempotency_key, actor, correlation_id, causation_id, vault=self.personal_data
+        )
         for _ in range(self.max_attempts):
             try:
                 return self._attempt(

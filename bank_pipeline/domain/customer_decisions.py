@@ -58,11 +58,14 @@ def require_customer(states: StreamStates, customer_id: str) -> CustomerState:
 
 
 def require_personal_text(value: object, what: str) -> str:
-    """Non-empty text that cannot pass for a sealed value (which starts with SEALED_PREFIX)."""
-    text = require_text(value, what)
-    if text.startswith(SEALED_PREFIX):
-        raise InvalidCommand(f"{what} must not start with {SEALED_PREFIX!r}, got {text!r}")
-    return text
+    """Non-empty text that cannot pass for a sealed value (which starts with SEALED_PREFIX). The refusal never
+    quotes the value: refusals are shown, logged and stored (e.g. as a quarantined row's reason), and personal
+    data must only ever be stored sealed."""
+    if not (isinstance(value, str) and value.strip()):
+        raise InvalidCommand(f"{what} must be non-empty text")
+    if value.startswith(SEALED_PREFIX):
+        raise InvalidCommand(f"{what} must not start with {SEALED_PREFIX!r}")
+    return value
 
 
 def register_customer(command: RegisterCustomer, states: StreamStates, now: datetime) -> Decision:

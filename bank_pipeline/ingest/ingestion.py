@@ -5,7 +5,7 @@
 - accepted: the row's commands were applied (events appended), in this run or in this file's own
   interrupted earlier run (its events name the file as their causation);
 - duplicate: its commands had been applied from another file (a redelivered row or file): the idempotency
-  keys replayed them;
+  keys replayed them; or a customers row re-delivered after that customer's erasure (ignored, not kept);
 - quarantined: a row in ingest.quarantine says why (a validation rule, a domain refusal, a record id reused
   with other content, a file rejected as a whole, or a file that could not be read at all — which counts
   as one received record).
@@ -15,6 +15,7 @@ landing zone is not finished, so customers exist before their accounts, and acco
 One process at a time per file: an advisory lock on its name.
 """
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,10 +27,12 @@ from typing import Any
 
 import orjson
 import polars as pl
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from bank_pipeline.application import CommandBus, CommandHandler, CommandResult
-from bank_pipeline.domain.errors import DomainError
+from bank_pipeline.domain.errors import CustomerErased, DomainError
+from bank_pipeline.domain.personal_data import ERASED_MARKER, PERSONAL_FIELDS
 from bank_pipeline.ingest.commands import RecordCommand, UnmappableRecord, commands_for
 from bank_pipeline.ingest.errors import ContentChanged, EarlierFilesPending, FileBeingIngested, IngestionError
 from bank_pipeline.ingest.landing import LandingFile, landing_files_in, recognise
@@ -38,6 +41,7 @@ from bank_pipeline.ingest.validation import Validation, validate
 from bank_pipeline.settings import get_settings
 from bank_pipeline.store import IdempotencyConflict
 
+log = logging.getLogger(__name__)
 FINAL_STATUSES = ("ingested", "unreadable", "duplicate_file", "rejected")
 
 
@@ -208,6 +212,16 @@ class Ingestion:
         for future in futures:
             try:
                 results.append(future.result())
+            except CustomerErased as refusal:
+                if not _holds_personal_data(row):
+                    tally.quarantined.append(_quarantined(line, row, refusal.code, str(refusal)))
+                    return None
+                # A customers row re-delivered after the customer's erasure: what it asks was done before the
+                # erasure, which forbids recording their personal data again. Not kept (a quarantined row
+                # would hold it in plain text): counted as a duplicate.
+                log.info("line %s: customer %s is erased; the re-delivered row is ignored", line, row["customer_id"])
+                tally.duplicate += 1
+                return None
             except DomainError as refusal:
                 tally.quarantined.append(_quarantined(line, row, refusal.code, str(refusal)))
                 return None
@@ -337,6 +351,7 @@ class Ingestion:
         quarantined = len(tally.quarantined)
         summary = validation_summary(validation) if validation is not None else None
         with self.pool.connection() as conn, conn.transaction():
+            _scrub_erased(conn, tally.quarantined)
             with conn.cursor() as cursor:
                 cursor.executemany(
                     "INSERT INTO ingest.quarantine (file_name, line, record_id, reason_code, reason, record) "
@@ -384,6 +399,31 @@ def _validation_code(reasons: list[str]) -> str:
     """invalid_<column> from the first reason ("amount: must be ..."), so quarantine counts say what failed."""
     column, _, _ = reasons[0].partition(":")
     return f"invalid_{column}" if column.isidentifier() else "invalid_record"
+
+
+def _holds_personal_data(record: dict[str, Any]) -> bool:
+    return bool(record.get("customer_id")) and any(record.get(name) is not None for name in PERSONAL_FIELDS)
+
+
+def _scrub_erased(conn: psycopg.Connection, quarantined: list[Quarantined]) -> None:
+    """The personal fields of rows of erased customers (key destroyed) become ERASED_MARKER before they are
+    quarantined: an erasure scrubs the rows already there (personal_data/keys.scrub_quarantine), and the erasure
+    sweep those quarantined while it committed."""
+    customers = {q.record["customer_id"] for q in quarantined if _holds_personal_data(q.record)}
+    if not customers:
+        return
+    erased = {
+        row[0]
+        for row in conn.execute(
+            "SELECT customer_id FROM personal_data.customer_keys WHERE customer_id = ANY(%s) AND wrapped_key IS NULL",
+            (list(customers),),
+        )
+    }
+    for q in quarantined:
+        if q.record.get("customer_id") in erased:
+            for name in PERSONAL_FIELDS:
+                if q.record.get(name) is not None:
+                    q.record[name] = ERASED_MARKER
 
 
 def _quarantined(line: int | None, record: dict[str, Any], code: str, reason: str) -> Quarantined:

@@ -7,6 +7,7 @@ The rules are plain data; validation_gx.py turns each into a Great Expectations 
 from dataclasses import dataclass
 
 from bank_pipeline.domain.money import CURRENCY_EXPONENTS
+from bank_pipeline.domain.personal_data import PERSONAL_FIELDS
 from bank_pipeline.ingest.landing import LEGACY_TRANSACTION_TYPES, TRANSACTION_TYPES
 
 # Python `re` (what GX's pandas engine uses): \Z is the true end of text, where $ would allow a final "\n".
@@ -53,7 +54,11 @@ class Rule:
 
 
 def failing_value_reason(column: str, rule: str, value: str | None) -> str:
-    """ "<column>: <rule>, got '<value>'", a long value shortened so that a reason stays readable."""
+    """ "<column>: <rule>, got '<value>'", a long value shortened so that a reason stays readable. A personal
+    field's value (a customer's name, email, address) is never quoted: the reason is stored in the quarantine
+    and shown, and an erasure could not reach a copy of it inside a free text."""
+    if column in PERSONAL_FIELDS:
+        return f"{column}: {rule} (the value is personal data and not repeated here)"
     shown = value if value is None or len(value) <= 80 else value[:77] + "..."
     return f"{column}: {rule}, got {shown!r}"
 

@@ -9,8 +9,12 @@
    (CommandHandler does this for any EraseCustomer). From that commit on, every sealed personal field of the
    customer reads "[erased]": API, statements, CLI, the audit trail, the archive (whose payloads are the same
    ciphertext). The read model writes "[erased]" in place of the ciphertext when it projects the event.
-3. The stored statements of the customer's accounts are re-rendered (statements/redaction.py), and the
-   erasure marked done (statements_redacted_at).
+   The same transaction overwrites the personal fields of the customer's quarantined landing rows
+   (ingest.quarantine) with the marker (keys.scrub_quarantine).
+3. The stored statements of the customer's accounts are re-rendered (statements/redaction.py; one whose
+   account a purge removed from the read model is dropped), and the erasure marked done
+   (statements_redacted_at) once every period was handled: a period a statement run is still writing is
+   left to `sweep`, which redacts it after the run swapped in what it may have rendered before the erasure.
 
 Crash safety: step 2 is one transaction. A crash after it leaves statements_redacted_at NULL; running
 `erase_customer` again (the domain then answers "erased already") or `sweep` finishes it. An erasure that
@@ -28,6 +32,7 @@ from psycopg_pool import ConnectionPool
 from bank_pipeline.application.handler import CommandHandler, CommandResult
 from bank_pipeline.domain import errors
 from bank_pipeline.domain.commands import EraseCustomer
+from bank_pipeline.personal_data.keys import scrub_quarantine
 from bank_pipeline.statements.redaction import Redaction, redact_statements
 from bank_pipeline.statements.store import StatementStore
 
@@ -57,6 +62,7 @@ class ErasureReport:
 class SweepReport:
     keys_destroyed: list[str] = field(default_factory=list)
     redacted: dict[str, Redaction] = field(default_factory=dict)
+    quarantine_scrubbed: int = 0  # quarantined rows of erased customers scrubbed (quarantined while erasing)
 
 
 def erase_customer(
@@ -89,9 +95,12 @@ def erase_customer(
 
 
 def finish_redaction(pool: ConnectionPool, statement_store: StatementStore, customer_id: str) -> Redaction:
+    """Re-render the customer's stored statements; the erasure is marked redacted only when every period was
+    handled (a period a run is still writing is left to the next sweep)."""
     with pool.connection() as conn:
         redaction = redact_statements(conn, statement_store, customer_id)
-        conn.execute(_REDACTED, (customer_id,))
+        if redaction.complete:
+            conn.execute(_REDACTED, (customer_id,))
     return redaction
 
 
@@ -104,6 +113,9 @@ def sweep(handler: CommandHandler, statement_store: StatementStore | None) -> Sw
         report.keys_destroyed = [row[0] for row in conn.execute(_KEYS_OF_ERASED)]
     if report.keys_destroyed:
         handler.personal_data.destroy(report.keys_destroyed)
+    with pool.connection() as conn:  # a row an ingestion quarantined while the erasure committed
+        erased = [row[0] for row in conn.execute("SELECT customer_id FROM personal_data.erasures")]
+        report.quarantine_scrubbed = scrub_quarantine(conn, erased)
     if statement_store is not None:
         with pool.connection() as conn:
             pending = [row[0] for row in conn.execute(_PENDING_REDACTIONS)]

@@ -26,7 +26,8 @@ from bank_pipeline.personal_data.sealing import seal_value
 #: Data keys kept in memory for sealing (the customers active now); ~100 bytes each.
 MAX_CACHED_KEYS = 100_000
 _SEALED_EVENTS = (CustomerRegistered, CustomerDetailsUpdated)
-_SEALING_COMMANDS = (RegisterCustomer, UpdateCustomerDetails)
+#: The commands that carry personal fields.
+SEALING_COMMANDS = (RegisterCustomer, UpdateCustomerDetails)
 
 
 class PersonalDataVault:
@@ -45,7 +46,7 @@ class PersonalDataVault:
         command bus does before deciding a group."""
         wanted = []
         for command in commands:
-            if isinstance(command, _SEALING_COMMANDS):
+            if isinstance(command, SEALING_COMMANDS):
                 try:
                     wanted.append(validate_id(command.customer_id, "customer_id"))
                 except errors.InvalidCommand:
@@ -70,6 +71,19 @@ class PersonalDataVault:
             if getattr(event, field) is not None
         }
         return replace(event, **sealed)
+
+    def fingerprint_key(self, command: Any) -> bytes | None:
+        """The data key that fingerprints `command`'s personal fields (application/handler.py request_hash):
+        the key its events will be sealed with, made now for a new customer. None when the customer's key was
+        destroyed, when the customer id is invalid (the domain refuses the command), or for a command without
+        personal fields."""
+        if not isinstance(command, SEALING_COMMANDS):
+            return None
+        try:
+            customer_id = validate_id(command.customer_id, "customer_id")
+        except errors.InvalidCommand:
+            return None
+        return self._key(customer_id)
 
     def forget(self, customer_ids: Sequence[str]) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -81,21 +82,42 @@ class StatementStore:
             if base.is_dir():
                 yield from (link for link in sorted(base.iterdir()) if link.is_symlink() and (link / MANIFEST).exists())
 
+    def period_links(self) -> Iterator[Path]:
+        """The link of every period a run has ever started, generated or not yet (its lock file is made when the
+        run starts): what erasure must visit, first runs still writing included."""
+        for base in (self.root, self.root / "ranges"):
+            generations = base / GENERATIONS
+            if generations.is_dir():
+                yield from (base / lock.name.removesuffix(".lock") for lock in sorted(generations.glob("*.lock")))
+
     def rewrite(
         self,
         link: Path,
-        replacement: Callable[[dict], tuple[Statement | CsvStatement, dict[str, bytes]] | None],
-    ) -> list[str]:
-        """A new generation of the period at `link` (a `generated_periods()` link) in which each statement for
-        which `replacement(manifest line)` gives (statement, {format: document}) is replaced by it, its manifest
-        line and digests made anew, and every other statement is kept byte for byte (hard-linked). Swapped in
-        atomically, under the period's lock, like `writing`. Returns the accounts whose statement was replaced.
+        replacement: Callable[[dict], tuple[Statement | CsvStatement, dict[str, bytes]] | Drop | None],
+        *,
+        mentions: str | None = None,
+        wait_seconds: float | None = None,
+    ) -> list[str] | None:
+        """A new generation of the period at `link` (a `period_links()` link) in which each statement for which
+        `replacement(manifest line)` gives (statement, {format: document}) is replaced by it, its manifest line
+        and digests made anew, each for which it gives DROP is left out (files and manifest line), and every
+        other statement is kept byte for byte (hard-linked). Swapped in atomically, under the period's lock, like
+        `writing`. Returns the accounts whose statement was replaced or dropped ([] when the period was never
+        generated, or its manifest does not contain `mentions`: nothing is rewritten then), or None when the
+        lock stayed taken `wait_seconds` long (a run is writing the period: its generation is not visible yet).
         What erasure uses to re-render an erased customer's stored statements (statements/redaction.py)."""
         generations = link.parent / GENERATIONS
-        with _locked(generations / f"{link.name}.lock"):
+        generations.mkdir(parents=True, exist_ok=True)
+        with _locked(generations / f"{link.name}.lock", wait_seconds=wait_seconds) as locked:
+            if not locked:
+                return None
+            if not (link.is_symlink() and (link / MANIFEST).exists()):
+                return []
             current = link.resolve()
-            with (current / MANIFEST).open(encoding="utf-8") as manifest_lines:
-                lines = [json.loads(line) for line in manifest_lines]
+            text = (current / MANIFEST).read_text(encoding="utf-8")
+            if mentions is not None and mentions not in text:
+                return []  # a cheap look first: most periods hold no statement of the one asked about
+            lines = [json.loads(line) for line in text.splitlines() if line]
             staging = generations / f"{link.name}.{uuid.uuid4().hex[:12]}"
             staging.mkdir()
             replaced = []
@@ -106,16 +128,29 @@ class StatementStore:
                         if new is None:
                             for entry in line["files"].values():
                                 _keep(current / entry["path"], staging / entry["path"])
+                        elif new is DROP:
+                            replaced.append(line["account_id"])
+                            continue
                         else:
                             statement, documents = new
                             line = manifest_line(statement, _write_documents(staging, statement, documents))
                             replaced.append(line["account_id"])
                         manifest.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+                if not replaced:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    return []
                 _point(link, staging)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         return replaced
+
+
+class Drop:
+    """What a `rewrite` replacement returns for a statement to leave out of the period."""
+
+
+DROP = Drop()
 
 
 def _keep(source: Path, target: Path) -> None:
@@ -200,11 +235,25 @@ def manifest_digest(period_directory: Path) -> str:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, *, wait_seconds: float | None = None) -> Iterator[bool]:
+    """Hold the file lock at `path`; yields True once held. With `wait_seconds`, gives up after that long
+    (yields False, the lock not held); without, waits as long as it takes."""
     with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if wait_seconds is None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(0.05)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -307,14 +307,15 @@ def test_an_unreadable_file_has_no_rows_to_judge(tmp_path: Path) -> None:
 
 # -- customers and accounts --------------------------------------------------------------------------------------
 
+NOT_REPEATED = " (the value is personal data and not repeated here)"  # a personal value is never quoted in a reason
 CUSTOMER_CASES: list[Case] = [
     ("customer_id", "", "customer_id: is required but missing", NULL),
     ("customer_id", "bob smith", f"customer_id: {ID_RULE}, got 'bob smith'", REGEX),
     ("name", "", "name: is required but missing", NULL),
-    ("name", "   ", "name: must not be blank, got '   '", REGEX),
+    ("name", "   ", f"name: must not be blank{NOT_REPEATED}", REGEX),
     ("email", "", "email: is required but missing", NULL),
-    ("email", "bob.example.org", "email: must be an e-mail address (name@domain.tld), got 'bob.example.org'", REGEX),
-    ("email", "bob@localhost", "email: must be an e-mail address (name@domain.tld), got 'bob@localhost'", REGEX),
+    ("email", "bob.example.org", f"email: must be an e-mail address (name@domain.tld){NOT_REPEATED}", REGEX),
+    ("email", "bob@localhost", f"email: must be an e-mail address (name@domain.tld){NOT_REPEATED}", REGEX),
     ("address", "", "address: is required but missing", NULL),
     ("kyc_status", "", "kyc_status: is required but missing", NULL),
     ("kyc_status", "VERIFIED", "kyc_status: must be one of verified, pending, rejected, got 'VERIFIED'", IN_SET),
