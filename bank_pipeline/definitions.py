@@ -22,6 +22,7 @@ from bank_pipeline.defs.fraud.investigation import fraud_cases, fraud_investigat
 from bank_pipeline.defs.ingestion.assets import ingested_landing_file, quarantine_report
 from bank_pipeline.defs.ingestion.jobs import ingest_landing_file_job
 from bank_pipeline.defs.ingestion.sensors import landing_zone_sensor
+from bank_pipeline.defs.personal_data.jobs import daily_erasure_sweep, finish_erasures
 from bank_pipeline.defs.projections.assets import daily_ledger_totals, read_model
 from bank_pipeline.defs.projections.jobs import project_read_model_job
 from bank_pipeline.defs.projections.schedules import read_model_every_five_minutes
@@ -59,6 +60,7 @@ defs = dg.Definitions(
         statements_for_a_range,
         investigate_fraud_job,
         retention_purge_job,
+        finish_erasures,
     ],
     schedules=[
         daily_event_store_maintenance,
@@ -67,6 +69,7 @@ defs = dg.Definitions(
         read_model_every_five_minutes,
         monthly_statements_schedule,
         monthly_retention_purge,
+        daily_erasure_sweep,
     ],
     sensors=[landing_zone_sensor, read_model_after_ingestion, fraud_investigation_sensor],
     resources=resources(),

@@ -16,8 +16,8 @@ def test_definitions_load_and_every_job_resolves():
     repository = defs.get_repository_def()
     job_names = {job.name for job in repository.get_all_jobs()}
     assert {"event_store_maintenance", "seal_audit_digests", "ingest_landing_file"} <= job_names
-    # op jobs that answer a question or write an ad-hoc document, and materialise no asset
-    queries = {"replay_account", "statements_for_a_range"}
+    # op jobs that answer a question, write an ad-hoc document or finish maintenance, and materialise no asset
+    queries = {"replay_account", "statements_for_a_range", "finish_erasures"}
     assert queries <= job_names
     for name in job_names:
         job = defs.resolve_job_def(name)
