@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bank_pipeline.api.command_results import (
@@ -21,9 +21,8 @@ from bank_pipeline.api.command_results import (
     run_command,
     scoped_key,
 )
-from bank_pipeline.api.dependencies import RuntimeDep, require, show_position
-from bank_pipeline.api.identity import Identity
-from bank_pipeline.api.routes.operators import READ_PROBLEMS
+from bank_pipeline.api.dependencies import RuntimeDep, show_position
+from bank_pipeline.api.routes.operators import READ_PROBLEMS, Operator, Staff
 from bank_pipeline.domain.commands import PlaceLegalHold, ReleaseLegalHold
 from bank_pipeline.domain.streams import ID_PATTERN
 from bank_pipeline.personal_data.erasure import erase_customer
@@ -33,8 +32,6 @@ from bank_pipeline.statements.store import StatementStore
 
 router = APIRouter(prefix="/v1", tags=["operators and auditors"])
 
-Staff = Annotated[Identity, Depends(require("operator", "auditor"))]
-Operator = Annotated[Identity, Depends(require("operator"))]
 CustomerIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="The customer's id.")]
 HoldIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="The legal hold's id.")]
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
