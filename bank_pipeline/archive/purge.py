@@ -44,7 +44,7 @@ from bank_pipeline.archive.verify import in_delivery_order
 from bank_pipeline.domain.snapshots import SNAPSHOT_VERSION, state_from_snapshot
 from bank_pipeline.domain.transfer import TransferState
 from bank_pipeline.personal_data.legal_holds import held_streams
-from bank_pipeline.projections.projector import Projector
+from bank_pipeline.projections.catching_up import catch_up_with_committed_events
 from bank_pipeline.store import EventStore, NewEvent
 
 DEFAULT_RETENTION_YEARS = 7
@@ -190,15 +190,15 @@ def purge_expired(
         raise PurgeBlocked(f"--now {now.isoformat()} is in the future: a purge cannot be undone, so it is refused")
     started = time.perf_counter()
     cutoff = retention_cutoff(now, retention_years)
-    Projector(event_store.pool).catch_up()  # holds and closures are read from the read model
+    _catch_up(event_store)  # holds and closures are read from the read model
     with event_store.pool.connection() as conn, _session_lock(conn, "event_store.purge"):
         first = plan_purge(conn, event_store, cutoff)
         if not first.streams:
             _remove_superseded_files(conn, store)
             return PurgeReport(cutoff, 0, len(first.held), [], None, time.perf_counter() - started)
         with _stream_locks(conn, first.streams | first.owners):
-            # Nothing can be appended to these streams now; what was appended before is projected by now.
-            Projector(event_store.pool).catch_up()
+            # Nothing can be appended to these streams now; what was committed before is projected once this returns.
+            _catch_up(event_store)
             plan = plan_purge(conn, event_store, cutoff)
             streams = plan.streams & first.streams
             if not streams:
@@ -215,6 +215,15 @@ def purge_expired(
                 _forget_streams(conn, sorted(streams))
         _remove_superseded_files(conn, store)
         return PurgeReport(cutoff, len(streams), len(plan.held), months, position, time.perf_counter() - started)
+
+
+def _catch_up(event_store: EventStore) -> None:
+    caught_up = catch_up_with_committed_events(event_store.pool)
+    if not caught_up.complete:
+        raise PurgeBlocked(
+            "the read model could not reach every committed event (a long transaction is open?): the purge reads "
+            "legal holds and closures from it, so it did not start; try again later"
+        )
 
 
 @contextmanager
