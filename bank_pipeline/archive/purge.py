@@ -41,7 +41,6 @@ from bank_pipeline.archive.reading import archive_files, read_archive_file
 from bank_pipeline.archive.store import ArchiveStore
 from bank_pipeline.archive.tombstones import tombstone_mask, write_purged_month
 from bank_pipeline.archive.verify import in_delivery_order
-from bank_pipeline.domain.snapshots import SNAPSHOT_VERSION, state_from_snapshot
 from bank_pipeline.domain.transfer import TransferState
 from bank_pipeline.personal_data.legal_holds import held_streams
 from bank_pipeline.projections.catching_up import catch_up_with_committed_events
@@ -116,10 +115,7 @@ SELECT s.stream_id, s.stream_id
                       AND 'account-' || ca.account_id NOT IN (SELECT stream_id FROM ended_accounts))
 """
 
-_OLD_TRANSFERS = """
-SELECT stream_id, snapshot, snapshot_version FROM event_store.streams
- WHERE category = 'transfer' AND updated_at < %(cutoff)s
-"""
+_OLD_TRANSFERS = "SELECT stream_id FROM event_store.streams WHERE category = 'transfer' AND updated_at < %(cutoff)s"
 
 
 @dataclass(frozen=True)
@@ -133,31 +129,25 @@ def plan_purge(conn: psycopg.Connection, event_store: EventStore, cutoff: dateti
     held = held_streams(conn)
     rows = conn.execute(_ENDED_ACCOUNTS_AND_CUSTOMERS, {"cutoff": cutoff, "held": sorted(held)}).fetchall()
     streams, owners = {stream for stream, _ in rows}, {owner for _, owner in rows}
-    existing_accounts = None
-    for stream_id, snapshot, snapshot_version in conn.execute(_OLD_TRANSFERS, {"cutoff": cutoff}).fetchall():
-        transfer = _transfer_state(event_store, stream_id, snapshot, snapshot_version)
-        if transfer is None or transfer.status not in FINAL_TRANSFER_STATES:
-            continue
-        account = f"account-{transfer.account_id}"
-        if account not in streams:
-            if existing_accounts is None:
-                existing_accounts = {r[0] for r in conn.execute(
-                    "SELECT stream_id FROM event_store.streams WHERE category = 'account'")}  # fmt: skip
-            if account in existing_accounts:
-                continue  # its account lives on (or is held): the transfer stays with it
-        streams.add(stream_id)
+    streams |= _ended_transfers(conn, event_store, cutoff, purged_accounts=streams)
     streams = set(sorted(streams)[:MAX_STREAMS_PER_RUN])
     return PurgePlan(streams, owners, held)
 
 
-def _transfer_state(event_store: EventStore, stream_id: str, snapshot, snapshot_version) -> TransferState | None:
-    if snapshot is not None and snapshot_version == SNAPSHOT_VERSION:
-        state = state_from_snapshot(snapshot)
-    else:
-        from bank_pipeline.application import CommandHandler  # the application builds on the archive: import late
+def _ended_transfers(
+    conn: psycopg.Connection, event_store: EventStore, cutoff: datetime, *, purged_accounts: set[str]
+) -> set[str]:
+    """Transfer streams untouched since the cutoff, in a final state, whose account is purged now or already gone:
+    a transfer stays with an account that lives on (or is held)."""
+    from bank_pipeline.application import CommandHandler  # the application builds on the archive: import late
 
-        state = CommandHandler(event_store).fold_stream(stream_id)
-    return state if isinstance(state, TransferState) else None
+    old = [stream_id for (stream_id,) in conn.execute(_OLD_TRANSFERS, {"cutoff": cutoff})]
+    states, _ = CommandHandler(event_store).states_of(old, event_store.stream_heads(old, conn=conn))
+    ended = {stream_id: state.account_id for stream_id, state in states.items()
+             if isinstance(state, TransferState) and state.status in FINAL_TRANSFER_STATES}  # fmt: skip
+    accounts = {f"account-{account_id}" for account_id in ended.values()}
+    living = set(event_store.stream_heads(accounts - purged_accounts, conn=conn))
+    return {stream_id for stream_id, account_id in ended.items() if f"account-{account_id}" not in living}
 
 
 def check_archived(conn: psycopg.Connection, streams: set[str]) -> None:
