@@ -86,29 +86,50 @@ def hash_matrix(array: pa.Array) -> np.ndarray:
     return data[array.offset * width : (array.offset + len(array)) * width].reshape(len(array), width)
 
 
-# -- format 2: the file sorted by (stream_id, stream_version), previous_hash only where it is not derivable ------
+# -- formats 2 and 3: the file sorted by (stream_id, stream_version), what is derivable left out --------------------
 
 FORMAT_KEY = b"bank_pipeline.event_archive"
 FORMAT_V1 = "bank_pipeline.event_archive/1"  # delivery order, every column as stored (SCHEMA)
 FORMAT_V2 = "bank_pipeline.event_archive/2"
-ROW_ORDER = {FORMAT_V1: "transaction_id, global_position", FORMAT_V2: "stream_id, stream_version"}
-# In format 2 a row's previous_hash is NULL when it is the hash of the row just before it in the same row group
-# (the same stream's previous version); readers restore it (restore_previous_hashes). A row group's first row
-# always carries it, so each row group reads on its own.
-FILE_SCHEMA = pa.schema(
+FORMAT_V3 = "bank_pipeline.event_archive/3"
+STREAM_ORDER = "stream_id, stream_version"
+ROW_ORDER = {FORMAT_V1: "transaction_id, global_position", FORMAT_V2: STREAM_ORDER, FORMAT_V3: STREAM_ORDER}
+# In formats 2 and 3 a row's previous_hash is NULL when it is the hash of the row just before it in the same row
+# group (the same stream's previous version); readers restore it. A row group's first row always carries it, so
+# each row group reads on its own. Format 3 also leaves out every whole event's hash: readers recompute it from the
+# row's fields and previous hash (chain.restore_chain); format 2 stores it.
+FILE_SCHEMA_V2 = pa.schema(
     [f.with_nullable(True) if f.name == "previous_hash" else f for f in SCHEMA],
     metadata={FORMAT_KEY: FORMAT_V2.encode()},
+)
+FILE_SCHEMA = pa.schema(
+    [f.with_nullable(True) if f.name in ("previous_hash", "hash") else f for f in SCHEMA],
+    metadata={FORMAT_KEY: FORMAT_V3.encode()},
 )
 POSTGRES_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since 1970
 
 
-# A month rewritten by the retention purge (archive/purge.py): format 2 with tombstones, rows that keep only
-# TOMBSTONE_COLUMNS (every other column NULL), after the whole events, in delivery order.
+# A month rewritten by the retention purge (archive/purge.py): format 3 (or 2) with tombstones, rows that keep only
+# TOMBSTONE_COLUMNS (every other column NULL), after the whole events, in delivery order. A tombstone's hash is
+# always stored: there is nothing left to recompute it from.
 FORMAT_V2_PURGED = "bank_pipeline.event_archive/2+tombstones"
+FORMAT_V3_PURGED = "bank_pipeline.event_archive/3+tombstones"
 TOMBSTONE_COLUMNS = ("global_position", "transaction_id", "recorded_at", "hash")
 PURGED_SCHEMA = pa.schema([f.with_nullable(f.name not in TOMBSTONE_COLUMNS) for f in SCHEMA])
-PURGED_FILE_SCHEMA = PURGED_SCHEMA.with_metadata({FORMAT_KEY: FORMAT_V2_PURGED.encode()})
-_DECLARED_FORMATS = {FORMAT_V2: FILE_SCHEMA, FORMAT_V2_PURGED: PURGED_FILE_SCHEMA}
+PURGED_FILE_SCHEMA_V2 = PURGED_SCHEMA.with_metadata({FORMAT_KEY: FORMAT_V2_PURGED.encode()})
+PURGED_FILE_SCHEMA = pa.schema([f.with_nullable(True) for f in SCHEMA]).with_metadata(
+    {FORMAT_KEY: FORMAT_V3_PURGED.encode()}
+)
+_DECLARED_FORMATS = {
+    FORMAT_V2: FILE_SCHEMA_V2,
+    FORMAT_V2_PURGED: PURGED_FILE_SCHEMA_V2,
+    FORMAT_V3: FILE_SCHEMA,
+    FORMAT_V3_PURGED: PURGED_FILE_SCHEMA,
+}
+STREAM_SORTED = (FORMAT_V2, FORMAT_V2_PURGED, FORMAT_V3, FORMAT_V3_PURGED)  # a stream's rows are adjacent
+HASHES_RECOMPUTED = (FORMAT_V3, FORMAT_V3_PURGED)  # read back, every whole event's hash is its recomputation
+# Schema metadata of a table read from such a file (verify.table_of), so that no one recomputes them twice.
+HASHES_KEY, RECOMPUTED = b"bank_pipeline.hashes", b"recomputed"
 
 
 def file_format(schema: pa.Schema) -> str | None:
@@ -120,9 +141,10 @@ def file_format(schema: pa.Schema) -> str | None:
     return FORMAT_V1 if schema.equals(SCHEMA) else None
 
 
-def compact_previous_hashes(batch: pa.RecordBatch, schema: pa.Schema = FILE_SCHEMA) -> pa.RecordBatch:
-    """`batch` (one row group, sorted by stream and version, SCHEMA) in FILE_SCHEMA: previous_hash NULL where it
-    equals the hash of the row before, the same stream's previous version. Anything else (a broken chain) is kept."""
+def compact_previous_hashes(batch: pa.RecordBatch, schema: pa.Schema = FILE_SCHEMA_V2) -> pa.RecordBatch:
+    """`batch` (one row group, sorted by stream and version, SCHEMA) in format 2 (FILE_SCHEMA_V2): previous_hash
+    NULL where it equals the hash of the row before, the same stream's previous version. Anything else (a broken
+    chain) is kept."""
     n = batch.num_rows
     derivable = np.zeros(n, dtype=bool)
     if n > 1:
@@ -138,6 +160,15 @@ def compact_previous_hashes(batch: pa.RecordBatch, schema: pa.Schema = FILE_SCHE
     values = pa.py_buffer(hash_matrix(batch.column("previous_hash")).tobytes())
     compacted = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [validity, values], int(derivable.sum()))
     columns = [compacted if name == "previous_hash" else batch.column(name) for name in SCHEMA.names]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def compact_chain(batch: pa.RecordBatch, schema: pa.Schema = FILE_SCHEMA) -> pa.RecordBatch:
+    """`batch` (one row group of whole events, sorted by stream and version, SCHEMA) in format 3: previous_hash
+    compacted as in format 2, and no hash (readers recompute it: chain.restore_chain)."""
+    compacted = compact_previous_hashes(batch, schema)
+    no_hashes = pa.nulls(batch.num_rows, pa.binary(32))
+    columns = [no_hashes if name == "hash" else compacted.column(name) for name in SCHEMA.names]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 

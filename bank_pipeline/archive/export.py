@@ -1,12 +1,15 @@
 """Export one month's partition to Parquet (zstd), with its manifest.
 
-Format 2 (columns.py): the rows leave PostgreSQL as one `COPY ... TO STDOUT (FORMAT binary)` ordered by
+Format 3 (columns.py): the rows leave PostgreSQL as one `COPY ... TO STDOUT (FORMAT binary)` ordered by
 (stream_id, stream_version) (the partition's index on them: no sort, memory bounded by a row group), and are
 decoded with numpy (columns.binary_copy_rows), so no Python object is made per event. Sorted so, a stream's
 events are adjacent: its previous_hash is the hash of the row before and is stored only where it is not (each
 stream's first event in a row group), stream_id, stream_version and the times compress to almost nothing, and a
-one-stream read skips every row group whose stream_id statistics exclude it. Readers that need delivery order
-sort by (transaction_id, global_position). Format-1 files (delivery order, every previous_hash) still read.
+one-stream read skips every row group whose stream_id statistics exclude it. No event's hash is stored: it is
+32 random bytes an event, and a reader recomputes it from the fields it covers (chain.restore_chain); the
+verification after the export compares every recomputed hash with the partition's before the partition goes.
+Readers that need delivery order sort by (transaction_id, global_position). Files of format 1 (delivery order,
+everything stored) and 2 (format 3 with every hash stored) still read.
 
 The manifest's chain digest lets an auditor check the file against the database and the published digests
 without trusting this code:
@@ -40,9 +43,10 @@ from bank_pipeline.archive.columns import (
     FILE_SCHEMA,
     FORMAT_V1,
     FORMAT_V2,
+    FORMAT_V3,
     ROW_ORDER,
     binary_copy_rows,
-    compact_previous_hashes,
+    compact_chain,
     copy_out_rows,
     hash_matrix,
 )
@@ -50,8 +54,8 @@ from bank_pipeline.archive.errors import ArchiveError, EventsNotFinal
 from bank_pipeline.archive.months import partition_name
 from bank_pipeline.archive.store import ArchiveStore
 
-MANIFEST_FORMAT = FORMAT_V2
-READABLE_FORMATS = (FORMAT_V1, FORMAT_V2)
+MANIFEST_FORMAT = FORMAT_V3
+READABLE_FORMATS = (FORMAT_V1, FORMAT_V2, FORMAT_V3)
 CHAIN_DIGEST_PROCEDURE = (
     "sha256 over the 32-byte hash of every event of the month concatenated in delivery order "
     "(transaction_id, then global_position); sha256 of nothing for a month without events"
@@ -238,7 +242,7 @@ def export_month(conn: psycopg.Connection, store: ArchiveStore, month: date) -> 
         with store.writing(parquet_key) as file, pq.ParquetWriter(file, FILE_SCHEMA, **PARQUET_OPTIONS) as writer:
             for batch in stream_ordered_batches(conn, month):
                 summary.add(batch)
-                writer.write_batch(compact_previous_hashes(batch), row_group_size=ROW_GROUP_EVENTS)
+                writer.write_batch(compact_chain(batch), row_group_size=ROW_GROUP_EVENTS)
             if not summary.count:
                 writer.write_table(FILE_SCHEMA.empty_table())
     manifest = Manifest(

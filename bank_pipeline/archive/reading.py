@@ -16,7 +16,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bank_pipeline.archive.columns import FORMAT_V2, FORMAT_V2_PURGED
+from bank_pipeline.archive.columns import STREAM_SORTED
 from bank_pipeline.archive.errors import ArchiveCorrupt
 from bank_pipeline.archive.verify import parquet_file, table_of
 from bank_pipeline.store.records import RecordedEvent
@@ -57,19 +57,18 @@ def archived_table(conn: psycopg.Connection, month: date) -> pa.Table | None:
 
 
 def archived_stream_rows(data: bytes, month: date, stream_id: str) -> pa.Table:
-    """One stream's rows of a month's file. A format-2 file is sorted by stream: only the row groups whose
-    stream_id statistics can hold it are decoded."""
+    """One stream's rows of a month's file. A file of format 2 or 3 is sorted by stream: only the row groups whose
+    stream_id statistics can hold it are decoded, and only its rows have their hashes restored."""
     file, found = parquet_file(data, month)
     groups = None
-    if found in (FORMAT_V2, FORMAT_V2_PURGED):
+    if found in STREAM_SORTED:
         column = file.schema_arrow.get_field_index("stream_id")
         groups = []
         for index in range(file.metadata.num_row_groups):
             statistics = file.metadata.row_group(index).column(column).statistics
             if statistics is None or not statistics.has_min_max or statistics.min <= stream_id <= statistics.max:
                 groups.append(index)
-    table = table_of(data, month, groups)
-    return table.filter(pc.equal(table.column("stream_id"), stream_id))
+    return table_of(data, month, groups, stream_id=stream_id)
 
 
 def archived_tables(conn: psycopg.Connection) -> Iterator[tuple[date, pa.Table]]:

@@ -16,7 +16,7 @@ from bank_pipeline.archive.columns import (
     PURGED_FILE_SCHEMA,
     PURGED_SCHEMA,
     TOMBSTONE_COLUMNS,
-    compact_previous_hashes,
+    compact_chain,
 )
 from bank_pipeline.archive.export import PARQUET_OPTIONS, ROW_GROUP_EVENTS
 from bank_pipeline.archive.store import ArchiveStore
@@ -49,8 +49,8 @@ def write_purged_month(
     store: ArchiveStore, month: date, table: pa.Table, mask: pa.ChunkedArray, purge_number: int
 ) -> WrittenFile:
     """The month's events with the rows under `mask` tombstoned, as a new file beside the month's others: the whole
-    events sorted by stream as in format 2 (previous_hash compacted per row group), then the tombstones in delivery
-    order."""
+    events sorted by stream as in format 3 (previous_hash compacted per row group, no hash), then the tombstones in
+    delivery order, each with its hash."""
     purged = tombstoned(table, mask)
     alive = pc.is_valid(purged.column("stream_id"))
     events = purged.filter(alive).sort_by([("stream_id", "ascending"), ("stream_version", "ascending")])
@@ -58,9 +58,9 @@ def write_purged_month(
     stones = purged.filter(pc.invert(alive)).sort_by(delivery_order)
     key = store.purged_parquet_key(month, purge_number)
     with store.writing(key) as file, pq.ParquetWriter(file, PURGED_FILE_SCHEMA, **PARQUET_OPTIONS) as writer:
-        # One row group per batch: format 2 restores a previous_hash from the row before it in the same group.
+        # One row group per batch: format 3 restores a previous_hash from the row before it in the same group.
         for batch in events.to_batches(max_chunksize=ROW_GROUP_EVENTS):
-            writer.write_batch(compact_previous_hashes(batch, PURGED_FILE_SCHEMA), row_group_size=ROW_GROUP_EVENTS)
+            writer.write_batch(compact_chain(batch, PURGED_FILE_SCHEMA), row_group_size=ROW_GROUP_EVENTS)
         for batch in stones.to_batches(max_chunksize=ROW_GROUP_EVENTS):
             writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=PURGED_FILE_SCHEMA),
                                row_group_size=ROW_GROUP_EVENTS)  # fmt: skip

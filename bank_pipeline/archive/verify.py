@@ -1,33 +1,38 @@
 """Read a month's archive back and compare it with the partition still in the database.
 
 Checks, in order, each failure a typed error naming the first thing that differs: the Parquet file hashes to the
-sha256 its manifest records (ArchiveCorrupt); the file has the archive's schema (format 1 or 2, columns.py); its
-count, position range, chain digest and per-stream chain heads are what the manifest says; every event's stored
-hash equals its recomputation from its archived fields (store/hashing.py, byte for byte SQL's
-event_store.event_hash; the first mismatch in delivery order is named); and the sequence of (transaction_id,
-global_position, hash) in delivery order is the partition's, event for event.
-
-The hash inputs are laid out for all events at once with numpy; only the sha256 calls remain one per event.
+sha256 its manifest records (ArchiveCorrupt); the file has the archive's schema (format 1, 2 or 3, columns.py); its
+count, position range, chain digest and per-stream chain heads are what the manifest says; every event's hash is
+its recomputation from its archived fields (store/hashing.py, byte for byte SQL's event_store.event_hash): format 3
+stores none and recomputes them all on reading, formats 1 and 2 store them and check_hashes names the first that
+differs in delivery order; and the sequence of (transaction_id, global_position, hash) in delivery order is the
+partition's, event for event.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from psycopg import sql
 
+from bank_pipeline.archive.chain import recomputed_hashes, restore_chain
 from bank_pipeline.archive.columns import (
     COPY_HEADER_BYTES,
     COPY_SIGNATURE,
     COPY_TRAILER,
     FORMAT_V2,
     FORMAT_V2_PURGED,
-    POSTGRES_EPOCH_US,
+    FORMAT_V3,
+    FORMAT_V3_PURGED,
+    HASHES_KEY,
+    HASHES_RECOMPUTED,
     PURGED_SCHEMA,
+    RECOMPUTED,
+    SCHEMA,
     copy_out_rows,
     file_format,
     hash_matrix,
@@ -37,8 +42,6 @@ from bank_pipeline.archive.errors import ArchiveCorrupt, ArchiveMismatch
 from bank_pipeline.archive.export import Manifest, MonthSummary
 from bank_pipeline.archive.months import partition_name
 from bank_pipeline.archive.store import ArchiveStore
-
-HASH_CHUNK_EVENTS = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -93,17 +96,34 @@ def parquet_file(data: bytes, month: date) -> tuple[pq.ParquetFile, str]:
     return file, found
 
 
-def table_of(data: bytes, month: date, row_groups: list[int] | None = None) -> pa.Table:
-    """The archived events (all, or whole row groups) in the archive's SCHEMA, in the file's order: delivery order
-    in format 1, (stream_id, stream_version) in format 2 (use in_delivery_order where order matters)."""
+def table_of(data: bytes, month: date, row_groups: list[int] | None = None, stream_id: str | None = None) -> pa.Table:
+    """The archived events (all, or whole row groups; only `stream_id`'s rows if given) in the archive's SCHEMA with
+    every hash in place, in the file's order: delivery order in format 1, (stream_id, stream_version) in formats 2
+    and 3 (use in_delivery_order where order matters). When the format stores no hashes, the table's schema
+    metadata says they were recomputed (HASHES_KEY)."""
     file, found = parquet_file(data, month)
     try:
         table = file.read() if row_groups is None else file.read_row_groups(row_groups)
-        if found == FORMAT_V2_PURGED:
-            return restore_previous_hashes(table, PURGED_SCHEMA)
-        return restore_previous_hashes(table) if found == FORMAT_V2 else table
+        if stream_id is not None:
+            table = table.filter(pc.equal(table.column("stream_id"), stream_id))
+        table = restored(table, found)
+        return table.replace_schema_metadata({HASHES_KEY: RECOMPUTED} if found in HASHES_RECOMPUTED else None)
     except (pa.ArrowException, OSError, ValueError) as error:
         raise ArchiveCorrupt(f"{month:%Y-%m}: the archived Parquet file cannot be read: {error}") from error
+
+
+def restored(table: pa.Table, found: str) -> pa.Table:
+    """Rows as read from a file of format `found` (whole row groups in file order, or one stream's rows of them),
+    back in the archive's schema: what the format leaves out restored."""
+    if found == FORMAT_V3:
+        return restore_chain(table, SCHEMA)
+    if found == FORMAT_V3_PURGED:
+        return restore_chain(table, PURGED_SCHEMA)
+    if found == FORMAT_V2:
+        return restore_previous_hashes(table)
+    if found == FORMAT_V2_PURGED:
+        return restore_previous_hashes(table, PURGED_SCHEMA)
+    return table
 
 
 def in_delivery_order(table: pa.Table) -> pa.Table:
@@ -114,61 +134,12 @@ def in_delivery_order(table: pa.Table) -> pa.Table:
     return table.take(order)
 
 
-def recomputed_hashes(table: pa.Table) -> np.ndarray:
-    """Every row's hash recomputed from its fields, (n, 32): store/hashing.chain_link's layout built for all rows
-    at once, then one sha256 a row."""
-    digests = [_recomputed(batch) for batch in table.to_batches(max_chunksize=HASH_CHUNK_EVENTS)]
-    return np.concatenate(digests) if digests else np.empty((0, 32), np.uint8)
-
-
-def _int_bytes(column: pa.Array | np.ndarray, dtype: str) -> np.ndarray:
-    values = column if isinstance(column, np.ndarray) else column.to_numpy()
-    return values.astype(dtype).view(np.uint8).reshape(len(values), -1)
-
-
-def _recomputed(batch: pa.RecordBatch) -> np.ndarray:
-    n = batch.num_rows
-    fixed = np.concatenate(
-        [
-            hash_matrix(batch.column("previous_hash")),
-            _int_bytes(batch.column("global_position"), ">i8"),
-            _int_bytes(batch.column("stream_version"), ">i8"),
-            _int_bytes(batch.column("schema_version"), ">i4"),
-            hash_matrix(batch.column("event_id")),
-            _int_bytes(batch.column("occurred_at").cast(pa.int64()).to_numpy() - POSTGRES_EPOCH_US, ">i8"),
-            _int_bytes(batch.column("recorded_at").cast(pa.int64()).to_numpy() - POSTGRES_EPOCH_US, ">i8"),
-        ],
-        axis=1,
-    )
-    texts = []
-    for name in ("stream_id", "event_type", "payload", "metadata"):
-        column = batch.column(name)
-        offsets = np.frombuffer(column.buffers()[1], np.int32)[column.offset : column.offset + n + 1].astype(np.int64)
-        data = np.frombuffer(column.buffers()[2], np.uint8) if n else np.empty(0, np.uint8)
-        texts.append((offsets, data))
-    sizes = fixed.shape[1] + sum(4 + np.diff(offsets) for offsets, _ in texts)
-    ends = np.cumsum(sizes)
-    starts = ends - sizes
-    message = np.empty(int(ends[-1]) if n else 0, np.uint8)
-    message[starts[:, None] + np.arange(fixed.shape[1])] = fixed
-    at = starts + fixed.shape[1]
-    for offsets, data in texts:
-        lengths = np.diff(offsets)
-        message[at[:, None] + np.arange(4)] = _int_bytes(lengths, ">i4")
-        at = at + 4
-        total = int(lengths.sum())
-        if total:  # each value's bytes to its place: source byte k goes to k + (its row's place - its value's start)
-            shift = np.repeat(at - offsets[:-1], lengths)
-            message[np.arange(offsets[0], offsets[0] + total) + shift] = data[offsets[0] : offsets[0] + total]
-        at = at + lengths
-    view, sha256 = memoryview(message), hashlib.sha256
-    joined = b"".join([sha256(view[a:b]).digest() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
-    return np.frombuffer(joined, np.uint8).reshape(n, 32)
-
-
 def check_hashes(archive: VerifiedArchive) -> None:
-    """ArchiveMismatch naming the first event (in delivery order) whose stored hash is not its recomputation."""
+    """ArchiveMismatch naming the first event (in delivery order) whose stored hash is not its recomputation.
+    Nothing to do for a table read from a format that recomputes the hashes (table_of did it)."""
     table = archive.table
+    if (table.schema.metadata or {}).get(HASHES_KEY) == RECOMPUTED:
+        return
     wrong = (recomputed_hashes(table) != hash_matrix(table.column("hash"))).any(axis=1)
     if wrong.any():
         transactions = table.column("transaction_id").to_numpy()[wrong]

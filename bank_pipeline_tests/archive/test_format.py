@@ -1,9 +1,11 @@
-"""The archive's file layout (format 2): sorted by stream, previous_hash stored only where it is not the hash of the
-row before, restored on every read; a one-stream read decodes only the row groups that can hold it; files of
-format 1 (delivery order, every previous_hash) still read, verify and replay."""
+"""The archive's file layout (format 3): sorted by stream, previous_hash stored only where it is not the hash of the
+row before, no event's hash (recomputed on every read); a one-stream read decodes only the row groups that can hold
+it; files of format 1 (delivery order, everything stored) and 2 (every hash stored) still read, verify and
+replay."""
 
 import hashlib
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,14 +16,19 @@ import pytest
 from typer.testing import CliRunner
 
 from bank_pipeline.archive import export
+from bank_pipeline.archive.chain import restore_chain
 from bank_pipeline.archive.columns import (
+    FILE_SCHEMA_V2,
     FORMAT_V1,
     FORMAT_V2,
+    FORMAT_V3,
     SCHEMA,
+    compact_chain,
     compact_previous_hashes,
     file_format,
     restore_previous_hashes,
 )
+from bank_pipeline.archive.errors import ArchiveMismatch
 from bank_pipeline.archive.export import Manifest
 from bank_pipeline.archive.months import add_months, month_of
 from bank_pipeline.archive.reading import (
@@ -36,6 +43,7 @@ from bank_pipeline.archive.verify import VerifiedArchive, check_hashes, in_deliv
 from bank_pipeline.cli.main import app
 from bank_pipeline.store import EventStore, NewEvent
 from bank_pipeline.store.audit import verify
+from bank_pipeline.store.hashing import GENESIS, event_hash
 
 MONTH = month_of(datetime.now(UTC))
 LATER = datetime.combine(add_months(MONTH, 15), datetime.min.time(), UTC)
@@ -67,9 +75,10 @@ def test_the_new_layout_round_trips_every_field(archived):
     conn, store, before = archived
     path = Path(store.path(store.parquet_key(MONTH)))
     file = pq.ParquetFile(path)
-    assert file_format(file.schema_arrow) == FORMAT_V2 and file.metadata.num_row_groups > 10
+    assert file_format(file.schema_arrow) == FORMAT_V3 and file.metadata.num_row_groups > 10
     stored = file.read()
     assert stored.column("previous_hash").null_count > 150  # only a row group's or a stream's first row keeps it
+    assert stored.column("hash").null_count == stored.num_rows  # every hash is recomputed on reading
     keys = list(zip(stored.column("stream_id").to_pylist(), stored.column("stream_version").to_pylist(), strict=True))
     assert keys == sorted(keys)
     for stream, events in before.items():
@@ -128,10 +137,87 @@ def test_an_archive_of_format_1_still_reads_verifies_and_replays(archived, tmp_p
         assert recorded_events(archived_stream_rows(data, MONTH, stream)) == events
 
 
+def chained_batch(previous_hashes: list[bytes | None]) -> pa.RecordBatch:
+    """One stream's events with real hashes; a None previous hash links to the event before, bytes break the chain."""
+    rows, before = [], GENESIS
+    for i, previous in enumerate(previous_hashes):
+        row = {"global_position": i + 1, "transaction_id": 7, "stream_id": "s", "stream_version": i + 1,
+               "event_type": "E", "schema_version": 1, "event_id": bytes([i]) * 16, "payload": f'{{"n": {i}}}',
+               "metadata": "{}", "occurred_at": datetime(2026, 1, 1, tzinfo=UTC),
+               "recorded_at": datetime(2026, 1, 2, tzinfo=UTC), "previous_hash": previous or before}  # fmt: skip
+        row["hash"] = before = event_hash(
+            row["previous_hash"], row["global_position"], "s", row["stream_version"], "E", 1,
+            uuid.UUID(bytes=row["event_id"]), row["occurred_at"], row["recorded_at"], row["payload"].encode(), b"{}",
+        )  # fmt: skip
+        rows.append(row)
+    return pa.RecordBatch.from_pylist(rows, schema=SCHEMA)
+
+
+def test_format_3_stores_no_hash_and_restores_every_one_with_a_broken_chain_kept():
+    batch = chained_batch([None, None, b"\x77" * 32, None])
+    compacted = compact_chain(batch)
+    assert compacted.column("previous_hash").is_null().to_pylist() == [False, True, False, True]
+    assert compacted.column("hash").null_count == 4
+    restored = restore_chain(pa.Table.from_batches([compacted]), SCHEMA)
+    assert restored.equals(pa.Table.from_batches([batch]))
+    # One stream's rows of a row group restore alone: its first row keeps its previous hash.
+    tail = pa.Table.from_batches([compacted]).slice(2)
+    assert restore_chain(tail, SCHEMA).equals(pa.Table.from_batches([batch]).slice(2))
+
+
+def test_format_3_refuses_a_stored_hash_that_is_not_its_fields_hash():
+    batch = chained_batch([None, None])
+    compacted = compact_chain(batch)
+    forged = pa.array([None, b"\x01" * 32], pa.binary(32))
+    table = pa.Table.from_batches([compacted]).set_column(SCHEMA.get_field_index("hash"), "hash", forged)
+    with pytest.raises(ValueError, match="position 2: its stored hash is not the hash of its fields"):
+        restore_chain(table, SCHEMA)
+
+
+def test_a_changed_field_in_a_format_3_file_changes_the_chain_digest(archived, tmp_path):
+    _, store, _ = archived
+    path = Path(store.path(store.parquet_key(MONTH)))
+    stored = pq.read_table(path)
+    payloads = stored.column("payload").to_pylist()
+    payloads[5] = payloads[5].replace("1", "9", 1) if "1" in payloads[5] else payloads[5] + " "
+    payload = stored.schema.get_field_index("payload")
+    forged = stored.set_column(payload, stored.schema.field(payload), pa.array(payloads, pa.string()))
+    pq.write_table(forged, path, row_group_size=16)  # the forger rewrites the file and its manifest's sha256
+    data = path.read_bytes()
+    manifest = json.loads(store.read_bytes(store.manifest_key(MONTH)))
+    manifest.update(parquet_sha256=hashlib.sha256(data).hexdigest(), parquet_bytes=len(data))
+    store.write_bytes(store.manifest_key(MONTH), json.dumps(manifest).encode())
+    with pytest.raises(ArchiveMismatch, match="chain_digest"):
+        read_archive(store, MONTH)
+
+
+def test_an_archive_of_format_2_still_reads_verifies_and_replays(archived, tmp_path):
+    conn, store, before = archived
+    table = archived_table(conn, MONTH)  # restored, in stream order
+    old_store = ArchiveStore(str(tmp_path / "old"))
+    path = Path(old_store.path(old_store.parquet_key(MONTH)))
+    path.parent.mkdir(parents=True)
+    with pq.ParquetWriter(path, FILE_SCHEMA_V2, compression="zstd") as writer:
+        for batch in table.to_batches(max_chunksize=16):
+            writer.write_batch(compact_previous_hashes(batch), row_group_size=16)
+    data = path.read_bytes()
+    manifest = json.loads(store.read_bytes(store.manifest_key(MONTH)))
+    manifest.update(format=FORMAT_V2, parquet_sha256=hashlib.sha256(data).hexdigest(), parquet_bytes=len(data))
+    old_store.write_bytes(old_store.manifest_key(MONTH), json.dumps(manifest).encode())
+
+    old = read_archive(old_store, MONTH)
+    assert file_format(pq.ParquetFile(path).schema_arrow) == FORMAT_V2 and old.manifest.format == FORMAT_V2
+    assert pq.read_table(path).column("hash").null_count == 0
+    check_hashes(VerifiedArchive(MONTH, old.manifest, old.table))
+    assert old.table.equals(table)
+    for stream, events in before.items():
+        assert recorded_events(archived_stream_rows(data, MONTH, stream)) == events
+
+
 def test_a_manifest_of_an_unknown_format_is_refused():
     document = Manifest("2026-01", "events_2026_01", "f", "0", 0, 0, None, None, None, None, "0", {}).to_json()
     with pytest.raises(export.ArchiveError, match="format"):
-        Manifest.from_json(document.replace(FORMAT_V2.encode(), b"bank_pipeline.event_archive/9"))
+        Manifest.from_json(document.replace(FORMAT_V3.encode(), b"bank_pipeline.event_archive/9"))
 
 
 def test_bench_archive_runs_at_a_tiny_size(database_url):
