@@ -37,10 +37,11 @@ import pyarrow.compute as pc
 
 from bank_pipeline.archive.errors import ArchiveCorrupt, ArchiveError
 from bank_pipeline.archive.months import month_of
-from bank_pipeline.archive.reading import archive_files, read_archive_file
+from bank_pipeline.archive.parts import file_parts, record_parts
+from bank_pipeline.archive.reading import archive_files, read_archive_file, read_verified_uri
 from bank_pipeline.archive.store import ArchiveStore
 from bank_pipeline.archive.tombstones import tombstone_mask, write_purged_month
-from bank_pipeline.archive.verify import in_delivery_order
+from bank_pipeline.archive.verify import in_delivery_order, table_of
 from bank_pipeline.domain.transfer import TransferState
 from bank_pipeline.personal_data.legal_holds import held_streams
 from bank_pipeline.projections.catching_up import catch_up_with_committed_events
@@ -274,7 +275,8 @@ def _purge_month(
     number = purge_number + 1
     written = write_purged_month(store, month, table, wanted, number)
     tombstones = pc.sum(pc.is_null(table.column("stream_id"))).as_py() + count
-    _check_rewritten(month, table, read_archive_file(written.uri, bytes.fromhex(written.sha256), month), tombstones)
+    data = read_verified_uri(written.uri, bytes.fromhex(written.sha256))
+    _check_rewritten(month, table, table_of(data, month), tombstones)
     store.write_bytes(store.purge_manifest_key(month, number), json.dumps({
         "format": "bank_pipeline.event_archive.purge/1", "month": f"{month:%Y-%m}", "purge_number": number,
         "parquet": written.uri.rsplit("/", 1)[1], "parquet_sha256": written.sha256, "parquet_bytes": written.bytes,
@@ -287,6 +289,7 @@ def _purge_month(
         (month, number, written.uri, bytes.fromhex(written.sha256), count, tombstones, table.num_rows - tombstones,
          event_position),
     )  # fmt: skip
+    record_parts(conn, file_parts(data))
     return MonthPurged(month, number, count, table.num_rows - tombstones, written.uri, written.sha256)
 
 

@@ -1,8 +1,9 @@
 """Archived events read back as the event store's RecordedEvent, so replay can span hot and cold months.
 
 Each month is read from the file event_store.archive_files names (the archiver's, or the newest retention purge's)
-and checked against the sha256 recorded with it before any of it is used. Purged events are tombstones (no stream):
-a stream's reads never see them.
+and checked against the sha256 recorded with it before any of it is used: the whole file, or, for one stream's
+events, only the footer and the row groups that can hold them, each against its own recorded sha256
+(archive/parts.py). Purged events are tombstones (no stream): a stream's reads never see them.
 """
 
 import hashlib
@@ -15,10 +16,12 @@ import fsspec
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from bank_pipeline.archive.columns import STREAM_SORTED
 from bank_pipeline.archive.errors import ArchiveCorrupt
-from bank_pipeline.archive.verify import parquet_file, table_of
+from bank_pipeline.archive.parts import PartialFile, recorded_parts
+from bank_pipeline.archive.verify import archive_format, parquet_file, rows_of, table_of
 from bank_pipeline.store.records import RecordedEvent
 
 
@@ -56,19 +59,39 @@ def archived_table(conn: psycopg.Connection, month: date) -> pa.Table | None:
     return read_archive_file(row[0], row[1], month)
 
 
+def stream_row_groups(metadata: pq.FileMetaData, found: str, stream_id: str) -> list[int] | None:
+    """The row groups that can hold `stream_id`'s rows: in a file sorted by stream (formats 2 and 3), those whose
+    stream_id statistics admit it; None (all) in a file of format 1."""
+    if found not in STREAM_SORTED:
+        return None
+    column = metadata.schema.to_arrow_schema().get_field_index("stream_id")
+    groups = []
+    for index in range(metadata.num_row_groups):
+        statistics = metadata.row_group(index).column(column).statistics
+        if statistics is None or not statistics.has_min_max or statistics.min <= stream_id <= statistics.max:
+            groups.append(index)
+    return groups
+
+
 def archived_stream_rows(data: bytes, month: date, stream_id: str) -> pa.Table:
-    """One stream's rows of a month's file. A file of format 2 or 3 is sorted by stream: only the row groups whose
-    stream_id statistics can hold it are decoded, and only its rows have their hashes restored."""
+    """One stream's rows of a month's whole file: only the row groups that can hold it are decoded, and only its
+    rows have their hashes restored."""
     file, found = parquet_file(data, month)
-    groups = None
-    if found in STREAM_SORTED:
-        column = file.schema_arrow.get_field_index("stream_id")
-        groups = []
-        for index in range(file.metadata.num_row_groups):
-            statistics = file.metadata.row_group(index).column(column).statistics
-            if statistics is None or not statistics.has_min_max or statistics.min <= stream_id <= statistics.max:
-                groups.append(index)
-    return table_of(data, month, groups, stream_id=stream_id)
+    return rows_of(file, found, month, stream_row_groups(file.metadata, found, stream_id), stream_id)
+
+
+def month_stream_rows(conn: psycopg.Connection, month: date, uri: str, sha256: bytes, stream_id: str) -> pa.Table:
+    """One stream's rows of a month's file. With the file's parts recorded (archive/parts.py) only its footer and
+    the row groups that can hold the stream are fetched and checked; else the whole file is."""
+    parts = recorded_parts(conn, sha256)
+    if parts is None:
+        return archived_stream_rows(read_verified_uri(uri, sha256), month, stream_id)
+    partial = PartialFile(uri, parts)
+    found = archive_format(partial.metadata.schema.to_arrow_schema(), month)
+    groups = stream_row_groups(partial.metadata, found, stream_id)
+    if groups is None:
+        groups = list(range(partial.metadata.num_row_groups))
+    return rows_of(partial.parquet_file(groups), found, month, groups, stream_id)
 
 
 def archived_tables(conn: psycopg.Connection) -> Iterator[tuple[date, pa.Table]]:
@@ -82,7 +105,7 @@ def read_archived_stream(conn: psycopg.Connection, stream_id: str, *, after_vers
     """The stream's archived events after `after_version`, by version, across every archived month."""
     events: list[RecordedEvent] = []
     for month, uri, sha256, _ in archive_files(conn):
-        table = archived_stream_rows(read_verified_uri(uri, sha256), month, stream_id)
+        table = month_stream_rows(conn, month, uri, sha256, stream_id)
         events.extend(recorded_events(table.filter(pc.greater(table.column("stream_version"), after_version))))
     return sorted(events, key=lambda event: event.stream_version)
 

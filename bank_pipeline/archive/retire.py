@@ -24,6 +24,7 @@ from bank_pipeline.archive.months import (
     oldest_hot_month,
     partition_name,
 )
+from bank_pipeline.archive.parts import FileParts, record_parts
 from bank_pipeline.archive.store import ArchiveStore
 from bank_pipeline.archive.verify import verify_month
 
@@ -99,13 +100,15 @@ def _archive_locked(
     step("exported")
     write_manifest(store, exported)
     step("manifest_written")
-    verify_month(conn, store, month, expected=exported.manifest)
+    verified = verify_month(conn, store, month, expected=exported.manifest)
     step("verified")
-    _record_and_drop(conn, month, exported, step)
+    _record_and_drop(conn, month, exported, verified.parts, step)
     return MonthOutcome(month, "archived", exported, time.perf_counter() - started)
 
 
-def _record_and_drop(conn: psycopg.Connection, month: date, exported: ExportReport, step: StepHook) -> None:
+def _record_and_drop(
+    conn: psycopg.Connection, month: date, exported: ExportReport, parts: FileParts, step: StepHook
+) -> None:
     manifest = exported.manifest
     with conn.transaction():
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
@@ -121,6 +124,7 @@ def _record_and_drop(conn: psycopg.Connection, month: date, exported: ExportRepo
                 bytes.fromhex(manifest.chain_digest),
             ),
         )  # fmt: skip
+        record_parts(conn, parts)
         step("recorded")
         try:
             conn.execute("SELECT event_store.detach_archived_partition(%s)", (month,))

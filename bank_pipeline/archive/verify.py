@@ -41,6 +41,7 @@ from bank_pipeline.archive.columns import (
 from bank_pipeline.archive.errors import ArchiveCorrupt, ArchiveMismatch
 from bank_pipeline.archive.export import Manifest, MonthSummary
 from bank_pipeline.archive.months import partition_name
+from bank_pipeline.archive.parts import FileParts, file_parts
 from bank_pipeline.archive.store import ArchiveStore
 
 
@@ -49,6 +50,7 @@ class VerifiedArchive:
     month: date
     manifest: Manifest
     table: pa.Table
+    parts: FileParts | None = None  # the file's parts and their checksums, to record with it
 
 
 def read_archive(store: ArchiveStore, month: date, expected: Manifest | None = None) -> VerifiedArchive:
@@ -81,7 +83,7 @@ def read_archive(store: ArchiveStore, month: date, expected: Manifest | None = N
     heads = {name: (version, digest.hex()) for name, (version, digest) in summary.heads.items()}
     if heads != {name: (head.version, head.hash) for name, head in manifest.chain_heads.items()}:
         raise ArchiveMismatch(month, "the file's per-stream chain heads differ from its manifest's")
-    return VerifiedArchive(month, manifest, table)
+    return VerifiedArchive(month, manifest, table, file_parts(data))
 
 
 def parquet_file(data: bytes, month: date) -> tuple[pq.ParquetFile, str]:
@@ -90,10 +92,14 @@ def parquet_file(data: bytes, month: date) -> tuple[pq.ParquetFile, str]:
         file = pq.ParquetFile(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as error:
         raise ArchiveCorrupt(f"{month:%Y-%m}: the archived Parquet file cannot be read: {error}") from error
-    found = file_format(file.schema_arrow)
+    return file, archive_format(file.schema_arrow, month)
+
+
+def archive_format(schema: pa.Schema, month: date) -> str:
+    found = file_format(schema)
     if found is None:
         raise ArchiveCorrupt(f"{month:%Y-%m}: the archived file's schema is not the event archive's")
-    return file, found
+    return found
 
 
 def table_of(data: bytes, month: date, row_groups: list[int] | None = None, stream_id: str | None = None) -> pa.Table:
@@ -102,6 +108,13 @@ def table_of(data: bytes, month: date, row_groups: list[int] | None = None, stre
     and 3 (use in_delivery_order where order matters). When the format stores no hashes, the table's schema
     metadata says they were recomputed (HASHES_KEY)."""
     file, found = parquet_file(data, month)
+    return rows_of(file, found, month, row_groups, stream_id)
+
+
+def rows_of(
+    file: pq.ParquetFile, found: str, month: date, row_groups: list[int] | None = None, stream_id: str | None = None
+) -> pa.Table:
+    """table_of for a file already opened and its format checked."""
     try:
         table = file.read() if row_groups is None else file.read_row_groups(row_groups)
         if stream_id is not None:

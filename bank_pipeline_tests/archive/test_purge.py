@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.archive import purge as purge_module
 from bank_pipeline.archive.months import add_months
+from bank_pipeline.archive.parts import recorded_parts
 from bank_pipeline.archive.purge import PURGE_STREAM, PurgeBlocked, purge_expired
 from bank_pipeline.archive.reading import archived_table, read_archived_stream
 from bank_pipeline.archive.retire import archive_month
@@ -109,7 +110,10 @@ def test_ended_streams_become_tombstones_and_held_or_live_ones_stay_whole(fresh_
         (recorded,) = conn.execute(
             "SELECT payload FROM event_store.events WHERE stream_id = %s", (PURGE_STREAM,)
         ).fetchone()
-        [(recorded_at_position,)] = conn.execute("SELECT event_position FROM event_store.month_purges").fetchall()
+        [(recorded_at_position, new_file)] = conn.execute(
+            "SELECT event_position, parquet_sha256 FROM event_store.month_purges"
+        ).fetchall()
+        assert recorded_parts(conn, bytes(new_file)) is not None  # one stream's reads check only what they fetch
     # Every event is still counted and hashed, in the same order; only the purged ones lost their content.
     assert after.num_rows == before.num_rows
     assert pc.sum(pc.is_null(after.column("stream_id"))).as_py() == purged_events
