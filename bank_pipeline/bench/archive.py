@@ -16,9 +16,9 @@ Measured, in this order:
     shares);
   - after archiving: the API's balance as of an instant inside the archived month (`account_as_of`, as the
     balance route calls it: the read model is not archived), and the investigator's replay of one account to an
-    instant inside the archived month from the archive file (`read_archived_stream`: the file is read, checked
-    against its recorded sha256, only the row groups that can hold the stream are decoded, then folded), each
-    answer compared with the hot one.
+    instant inside the archived month from the archive file (`read_archived_stream`: the file's footer and the row
+    groups that can hold the stream are fetched, each checked against its recorded sha256, decoded, their hashes
+    recomputed, then folded), each answer compared with the hot one.
 """
 
 from __future__ import annotations
@@ -329,5 +329,6 @@ def render(report: ArchiveReport, console: Console) -> None:
         "[dim]The COPY baseline only reads the events out (the client drops the bytes); the export also decodes "
         "them, sorts nothing (the partition's stream index gives the order), writes zstd Parquet and sums up the "
         "manifest; archive_month then reads the file back, recomputes every hash and compares the partition's "
-        "delivery order before dropping it. The archive replay reads the month's whole file to check its sha256.[/]"
+        "delivery order before dropping it. The archive replay fetches and checks only the file's footer and the "
+        "row groups that can hold the account.[/]"
     )
