@@ -10,12 +10,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bank_pipeline.archive.errors import ArchiveCorrupt, EventsNotFinal, MonthNotDue
-from bank_pipeline.archive.export import Manifest
+from bank_pipeline.archive.errors import ArchiveCorrupt, ArchiveMismatch, EventsNotFinal, MonthNotDue
+from bank_pipeline.archive.export import Manifest, export_month, write_manifest
 from bank_pipeline.archive.months import add_months, month_of, partition_name
 from bank_pipeline.archive.reading import read_archived_stream
 from bank_pipeline.archive.retire import STEPS, archive_month, archived_months
 from bank_pipeline.archive.store import ArchiveStore
+from bank_pipeline.archive.verify import compare_with_partition, read_archive
 from bank_pipeline.store import EventStore, NewEvent
 
 MONTH = month_of(datetime.now(UTC))
@@ -141,3 +142,15 @@ def test_a_month_with_events_not_below_the_read_horizon_is_refused(fresh_store, 
                 archive_month(conn, archive, MONTH, now=LATER)
             assert partition_exists(conn) and archived_months(conn) == []
         older.rollback()
+
+
+def test_a_partition_that_no_longer_matches_its_export_is_named_and_kept(fresh_store, conn, archive):
+    exported = export_month(conn, archive, MONTH)
+    write_manifest(archive, exported)
+    verified = read_archive(archive, MONTH, expected=exported.manifest)
+    compare_with_partition(conn, verified)  # PostgreSQL's key digests equal the archive's
+    [position] = fresh_store.append([NewEvent("acct-a", "Credited", {"amount": 1})]).global_positions
+    archived = exported.manifest.event_count
+    with pytest.raises(ArchiveMismatch, match=f"the partition holds more events than the {archived} archived") as e:
+        compare_with_partition(conn, verified)
+    assert e.value.global_position == position  # the first event the archive lacks, fetched to be named
