@@ -2,7 +2,7 @@
 
 Format 3 (columns.py): the rows leave PostgreSQL as one `COPY ... TO STDOUT (FORMAT binary)` ordered by
 (stream_id, stream_version) (the partition's index on them: no sort, memory bounded by a row group), and are
-decoded with numpy (columns.binary_copy_rows), so no Python object is made per event. Sorted so, a stream's
+decoded with numpy (columns.decode_rows), so no Python object is made per event. Sorted so, a stream's
 events are adjacent: its previous_hash is the hash of the row before and is stored only where it is not (each
 stream's first event in a row group), stream_id, stream_version and the times compress to almost nothing, and a
 one-stream read skips every row group whose stream_id statistics exclude it. No event's hash is stored: it is
@@ -26,6 +26,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -39,20 +40,20 @@ from psycopg import sql
 from bank_pipeline.archive.columns import (
     BINARY_SELECT,
     COLUMNS,
-    COPY_TRAILER,
     FILE_SCHEMA,
     FORMAT_V1,
     FORMAT_V2,
     FORMAT_V3,
     ROW_ORDER,
-    binary_copy_rows,
     compact_chain,
-    copy_out_rows,
+    copy_out_buffers,
+    decode_rows,
     hash_matrix,
 )
 from bank_pipeline.archive.errors import ArchiveError, EventsNotFinal
 from bank_pipeline.archive.months import partition_name
 from bank_pipeline.archive.store import ArchiveStore
+from bank_pipeline.read_ahead import read_ahead
 
 MANIFEST_FORMAT = FORMAT_V3
 READABLE_FORMATS = (FORMAT_V1, FORMAT_V2, FORMAT_V3)
@@ -219,11 +220,11 @@ def stream_ordered_batches(conn: psycopg.Connection, month: date) -> Iterator[pa
         raise ArchiveError(f"the server encoding is {encoding}: the archive reads text as UTF-8 (binary COPY)")
     query = "COPY (SELECT {} FROM event_store.{} ORDER BY stream_id, stream_version) TO STDOUT (FORMAT binary)"
     statement = sql.SQL(query).format(sql.SQL(BINARY_SELECT), sql.Identifier(partition_name(month)))
-    for rows in copy_out_rows(conn, statement.as_bytes(conn), ROW_GROUP_EVENTS):
-        if rows[-1] == COPY_TRAILER:  # libpq hands over one row a chunk: the header with the first, the trailer alone
-            rows = rows[:-1]
-        if rows:
-            yield binary_copy_rows(rows)
+    # A thread reads the COPY (its loop is the only Python left per row, and it waits for the server GIL-free)
+    # while this one decodes, summarises and writes: the server no longer waits for the Parquet writer.
+    with closing(read_ahead(copy_out_buffers(conn, statement.as_bytes(conn), ROW_GROUP_EVENTS), depth=2)) as buffers:
+        for buf, sizes in buffers:
+            yield decode_rows(buf, sizes)
 
 
 def export_month(conn: psycopg.Connection, store: ArchiveStore, month: date) -> ExportReport:

@@ -25,8 +25,8 @@ from bank_pipeline.domain.statements import (
     StatementPeriod,
     statement_number,
 )
+from bank_pipeline.read_ahead import read_ahead
 from bank_pipeline.statements.formats.csv import COLUMNS, FORMULA_STARTS, LINE_END, rows_after_closing, write_rows
-from bank_pipeline.statements.read_ahead import read_ahead
 from bank_pipeline.statements.reading import (
     AccountHeader,
     accounts_in_period,

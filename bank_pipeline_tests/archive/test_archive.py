@@ -154,3 +154,25 @@ def test_a_partition_that_no_longer_matches_its_export_is_named_and_kept(fresh_s
     with pytest.raises(ArchiveMismatch, match=f"the partition holds more events than the {archived} archived") as e:
         compare_with_partition(conn, verified)
     assert e.value.global_position == position  # the first event the archive lacks, fetched to be named
+
+
+def test_a_failure_in_the_middle_of_the_export_cancels_its_copy_and_leaves_the_connection_usable(
+    conn, archive, monkeypatch
+):
+    from bank_pipeline.archive import export
+
+    monkeypatch.setattr(export, "ROW_GROUP_EVENTS", 16)  # many batches: the failure comes with the COPY running
+    written, compact_chain = [], export.compact_chain
+
+    def failing_compact(batch):
+        written.append(batch.num_rows)
+        if len(written) == 3:
+            raise Fault("disk full")
+        return compact_chain(batch)
+
+    monkeypatch.setattr(export, "compact_chain", failing_compact)
+    before = snapshot(conn)
+    with pytest.raises(Fault, match="disk full"):
+        export_month(conn, archive, MONTH)
+    assert conn.execute("SELECT count(*) FROM event_store.events").fetchone()[0] == before[0]  # usable, intact
+    assert snapshot(conn) == before

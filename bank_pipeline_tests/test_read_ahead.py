@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bank_pipeline.statements.read_ahead import read_ahead
+from bank_pipeline.read_ahead import read_ahead
 
 
 def test_items_arrive_in_order_and_are_made_ahead_on_another_thread() -> None:
@@ -47,3 +47,18 @@ def test_stopping_early_stops_the_producer() -> None:
             break
     time.sleep(0.1)
     assert len(made) <= 3 + 1 + 2  # what was consumed, the one queued, the one being made
+
+
+def test_an_early_stop_closes_the_source_on_the_producers_thread() -> None:
+    closed_on = []
+
+    def items():
+        try:
+            yield from range(1_000)
+        finally:
+            closed_on.append(threading.current_thread().name)  # where a COPY would be cancelled
+
+    for item in read_ahead(items(), depth=2):
+        if item == 3:
+            break
+    assert closed_on == ["read-ahead"]
