@@ -239,43 +239,6 @@ def _text_column(data: np.ndarray, buffer: pa.Buffer, starts: np.ndarray, length
     return array.cast(pa.string())
 
 
-def copy_out_rows(conn: Any, statement: bytes, rows_per_batch: int) -> Iterator[list]:
-    """The rows of `COPY ... TO STDOUT` (`statement` as bytes), up to `rows_per_batch` a list, read with libpq's
-    PQgetCopyData in a loop of our own: psycopg's Copy iteration runs five Python frames a row, which costs more
-    than PostgreSQL takes to send the row. Must run inside a transaction block of `conn` (no autocommit toggling);
-    the connection is left idle in it, or the error raised."""
-    from psycopg import errors, pq
-
-    pgconn = conn.pgconn
-    conn.execute("SELECT 1")  # the transaction is open on the server (psycopg starts it lazily)
-    pgconn.send_query(statement)
-    while pgconn.flush():
-        select.select([], [pgconn.socket], [])
-    result = _next_result(pgconn)
-    if result.status != pq.ExecStatus.COPY_OUT:
-        _drain(pgconn)
-        raise errors.error_from_result(result, encoding=conn.info.encoding)
-    rows: list = []
-    while True:
-        nbytes, data = pgconn.get_copy_data(1)
-        if nbytes > 0:
-            rows.append(data)
-            if len(rows) >= rows_per_batch:
-                yield rows
-                rows = []
-        elif nbytes == 0:
-            select.select([pgconn.socket], [], [])
-            pgconn.consume_input()
-        else:
-            break
-    if rows:
-        yield rows
-    result = _next_result(pgconn)
-    _drain(pgconn)
-    if result.status != pq.ExecStatus.COMMAND_OK:
-        raise errors.error_from_result(result, encoding=conn.info.encoding)
-
-
 def _next_result(pgconn: Any) -> Any:
     pgconn.consume_input()
     while pgconn.is_busy():
@@ -291,10 +254,12 @@ def _drain(pgconn: Any) -> None:
 
 def copy_out_buffers(conn: Any, statement: bytes, rows_per_batch: int) -> Iterator[tuple[bytearray, np.ndarray]]:
     """The rows of `COPY ... TO STDOUT (FORMAT binary)` as (rows back to back, each row's length), up to
-    `rows_per_batch` rows a batch; the 19-byte header and the trailer are left out. As copy_out_rows: inside a
-    transaction block of `conn`, left idle in it or the error raised; closed early (the consumer stopped or
-    failed), the COPY is cancelled and drained so that the transaction can roll back. No Python object is kept
-    per row: a list of libpq buffers costs ~2 µs a row more, and b"".join copies them once more."""
+    `rows_per_batch` rows a batch; the 19-byte header and the trailer are left out. Read with libpq's
+    PQgetCopyData in a loop of our own: psycopg's Copy iteration runs five Python frames a row, which costs more
+    than PostgreSQL takes to send the row, and no Python object is kept per row (a list of libpq buffers costs
+    ~2 µs a row more). Must run inside a transaction block of `conn` (no autocommit toggling); the connection is
+    left idle in it, or the error raised; closed early (the consumer stopped or failed), the COPY is cancelled and
+    drained so that the transaction can roll back."""
     from psycopg import errors, pq
 
     pgconn = conn.pgconn
@@ -418,7 +383,8 @@ def _strings(data: np.ndarray, buffer: pa.Buffer, starts: np.ndarray, lengths: n
 
 def decode_rows(buf: bytes | bytearray, sizes: np.ndarray) -> pa.RecordBatch:
     """Rows of `COPY (SELECT BINARY_SELECT ...) TO STDOUT (FORMAT binary)`, back to back in `buf` with their lengths
-    in `sizes`, in SCHEMA; the same checks as binary_copy_rows."""
+    in `sizes`, in SCHEMA. libpq hands over one row a chunk, so the lengths are the row boundaries; every length
+    the rows carry is checked against them."""
     n = len(sizes)
     if len(buf) >= 2**31:
         raise ValueError("binary COPY batch too large")
@@ -465,12 +431,3 @@ def decode_rows(buf: bytes | bytearray, sizes: np.ndarray) -> pa.RecordBatch:
     if n and not (offset == starts + sizes).all():
         raise ValueError("binary COPY: a row's fields do not add up to its length")
     return pa.RecordBatch.from_arrays([columns[name] for name in SCHEMA.names], schema=SCHEMA)
-
-
-def binary_copy_rows(chunks: list[bytes]) -> pa.RecordBatch:
-    """Rows of `COPY (SELECT BINARY_SELECT ...) TO STDOUT (FORMAT binary)`, one libpq chunk each, in SCHEMA."""
-    if chunks and bytes(chunks[0][: len(COPY_SIGNATURE)]) == COPY_SIGNATURE:
-        chunks = [chunks[0][COPY_HEADER_BYTES:], *chunks[1:]]
-    if chunks and chunks[-1] == COPY_TRAILER:
-        chunks = chunks[:-1]
-    return decode_rows(b"".join(chunks), np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks)))

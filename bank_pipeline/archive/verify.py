@@ -22,9 +22,6 @@ from psycopg import sql
 
 from bank_pipeline.archive.chain import recomputed_hashes, restore_chain
 from bank_pipeline.archive.columns import (
-    COPY_HEADER_BYTES,
-    COPY_SIGNATURE,
-    COPY_TRAILER,
     FORMAT_V2,
     FORMAT_V2_PURGED,
     FORMAT_V3,
@@ -34,7 +31,7 @@ from bank_pipeline.archive.columns import (
     PURGED_SCHEMA,
     RECOMPUTED,
     SCHEMA,
-    copy_out_rows,
+    copy_out_buffers,
     file_format,
     hash_matrix,
     restore_previous_hashes,
@@ -175,10 +172,10 @@ def partition_keys(conn: psycopg.Connection, month: date) -> np.ndarray:
         "COPY (SELECT transaction_id, global_position, hash FROM event_store.{} "
         "ORDER BY transaction_id, global_position) TO STDOUT (FORMAT binary)"
     ).format(sql.Identifier(partition_name(month)))
-    data = b"".join(b"".join(rows) for rows in copy_out_rows(conn, statement.as_bytes(conn), 1 << 20))
-    if not data.startswith(COPY_SIGNATURE) or not data.endswith(COPY_TRAILER):
+    batches = list(copy_out_buffers(conn, statement.as_bytes(conn), 1 << 20))
+    if any((sizes != _KEY_ROW.itemsize).any() for _, sizes in batches):
         raise ArchiveMismatch(month, "the partition's binary COPY is not in the expected format")
-    rows = np.frombuffer(data[COPY_HEADER_BYTES : -len(COPY_TRAILER)], dtype=_KEY_ROW)
+    rows = np.frombuffer(b"".join(buffer for buffer, _ in batches), dtype=_KEY_ROW)
     if len(rows) and not ((rows["fields"] == 3) & (rows["l1"] == 8) & (rows["l2"] == 8) & (rows["l3"] == 32)).all():
         raise ArchiveMismatch(month, "the partition's binary COPY is not in the expected format")
     return rows
