@@ -174,8 +174,8 @@ def compact_chain(batch: pa.RecordBatch, schema: pa.Schema = FILE_SCHEMA) -> pa.
 
 
 def restore_previous_hashes(table: pa.Table, schema: pa.Schema = SCHEMA) -> pa.Table:
-    """Whole row groups of a format-2 file, in file order, back in `schema`: each NULL previous_hash of an event is
-    the hash of the row before it (a tombstone's stays NULL)."""
+    """Whole row groups of a format-2 file in file order (or one stream's rows of them, which are adjacent), back in
+    `schema`: each NULL previous_hash of an event is the hash of the row before it (a tombstone's stays NULL)."""
     n = table.num_rows
     previous = table.column("previous_hash").combine_chunks() if n else pa.array([], pa.binary(32))
     if previous.null_count:
@@ -306,13 +306,15 @@ def copy_out_buffers(conn: Any, statement: bytes, rows_per_batch: int) -> Iterat
             while get(0)[0] >= 0:
                 pass
             _drain(pgconn)
-    buf, sizes = _without_trailer(buf, sizes)
-    if len(sizes):
-        yield buf, sizes
+    # The COPY's result is read before the last batch is handed over: a consumer that stops there leaves the
+    # connection idle in its transaction, not in the middle of a COPY.
     result = _next_result(pgconn)
     _drain(pgconn)
     if result.status != pq.ExecStatus.COMMAND_OK:
         raise errors.error_from_result(result, encoding=conn.info.encoding)
+    buf, sizes = _without_trailer(buf, sizes)
+    if len(sizes):
+        yield buf, sizes
 
 
 def _without_trailer(buf: bytearray, sizes: array) -> tuple[bytearray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Export one month's partition to Parquet (zstd), with its manifest.
 
 Format 3 (columns.py): the rows leave PostgreSQL as one `COPY ... TO STDOUT (FORMAT binary)` ordered by
-(stream_id, stream_version) (the partition's index on them: no sort, memory bounded by a row group), and are
+(stream_id, stream_version) (the partition's index on them: no sort, memory bounded by a few row groups), and are
 decoded with numpy (columns.decode_rows), so no Python object is made per event. Sorted so, a stream's
 events are adjacent: its previous_hash is the hash of the row before and is stored only where it is not (each
 stream's first event in a row group), stream_id, stream_version and the times compress to almost nothing, and a

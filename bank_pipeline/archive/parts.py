@@ -71,11 +71,16 @@ def file_parts(data: bytes) -> FileParts:
 
 
 def record_parts(conn: psycopg.Connection, parts: FileParts) -> None:
+    """Records the file's parts; a row already there for the same file must say the same (ArchiveCorrupt)."""
     conn.execute(
         "INSERT INTO event_store.archive_file_parts (parquet_sha256, parquet_bytes, footer_start, footer_sha256, "
         "row_group_sha256) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (parquet_sha256) DO NOTHING",
         (parts.parquet_sha256, parts.parquet_bytes, parts.footer_start, parts.footer_sha256, parts.row_group_sha256),
     )
+    if recorded_parts(conn, parts.parquet_sha256) != parts:
+        raise ArchiveCorrupt(
+            f"event_store.archive_file_parts already holds other checksums for the file {parts.parquet_sha256.hex()}"
+        )
 
 
 def recorded_parts(conn: psycopg.Connection, parquet_sha256: bytes) -> FileParts | None:
@@ -124,16 +129,15 @@ class CheckedParts(io.RawIOBase):
 
 def _joined(parts: dict[int, bytes]) -> dict[int, bytes]:
     """Adjacent parts as one, so that a read across their boundary is served."""
-    joined: dict[int, bytes] = {}
+    runs: list[tuple[int, list[bytes]]] = []
     end = None
     for start in sorted(parts):
         if start == end:
-            first = max(joined)
-            joined[first] += parts[start]
+            runs[-1][1].append(parts[start])
         else:
-            joined[start] = parts[start]
+            runs.append((start, [parts[start]]))
         end = start + len(parts[start])
-    return joined
+    return {start: b"".join(run) for start, run in runs}
 
 
 class PartialFile:

@@ -67,7 +67,10 @@ def stream_row_groups(metadata: pq.FileMetaData, found: str, stream_id: str) -> 
     column = metadata.schema.to_arrow_schema().get_field_index("stream_id")
     groups = []
     for index in range(metadata.num_row_groups):
-        statistics = metadata.row_group(index).column(column).statistics
+        group = metadata.row_group(index)
+        statistics = group.column(column).statistics
+        if statistics is not None and statistics.has_null_count and statistics.null_count == group.num_rows:
+            continue  # tombstones only (a purged month's last row groups)
         if statistics is None or not statistics.has_min_max or statistics.min <= stream_id <= statistics.max:
             groups.append(index)
     return groups

@@ -4,6 +4,7 @@ The events are appended now, into the current month's partition; `now` is passed
 is due (time inside PostgreSQL is never faked)."""
 
 import hashlib
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -156,23 +157,29 @@ def test_a_partition_that_no_longer_matches_its_export_is_named_and_kept(fresh_s
     assert e.value.global_position == position  # the first event the archive lacks, fetched to be named
 
 
-def test_a_failure_in_the_middle_of_the_export_cancels_its_copy_and_leaves_the_connection_usable(
-    conn, archive, monkeypatch
+@pytest.mark.parametrize("from_the_end", [11, 3], ids=["while-the-copy-runs", "after-the-copy-ended"])
+def test_a_failure_during_the_export_leaves_the_connection_usable_and_the_partition_intact(
+    conn, archive, monkeypatch, from_the_end
 ):
+    """A slow consumer that fails lets the reader thread run ahead: either the COPY is still running (it is
+    cancelled) or the reader waits to hand over the last batch (the COPY's result was read before it)."""
     from bank_pipeline.archive import export
 
-    monkeypatch.setattr(export, "ROW_GROUP_EVENTS", 16)  # many batches: the failure comes with the COPY running
+    monkeypatch.setattr(export, "ROW_GROUP_EVENTS", 16)
+    before = snapshot(conn)
+    batches = -(-before[0] // 16)
     written, compact_chain = [], export.compact_chain
 
-    def failing_compact(batch):
+    def slow_failing_compact(batch):
         written.append(batch.num_rows)
-        if len(written) == 3:
+        if len(written) == batches - from_the_end:
+            time.sleep(0.3)  # the reader fills the queue and waits on it
             raise Fault("disk full")
         return compact_chain(batch)
 
-    monkeypatch.setattr(export, "compact_chain", failing_compact)
-    before = snapshot(conn)
+    monkeypatch.setattr(export, "compact_chain", slow_failing_compact)
     with pytest.raises(Fault, match="disk full"):
         export_month(conn, archive, MONTH)
     assert conn.execute("SELECT count(*) FROM event_store.events").fetchone()[0] == before[0]  # usable, intact
     assert snapshot(conn) == before
+    assert archive_month(conn, archive, MONTH, now=LATER).status == "archived"  # and a re-run finishes

@@ -13,15 +13,17 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from bank_pipeline.application import CommandHandler
 from bank_pipeline.archive import purge as purge_module
+from bank_pipeline.archive.columns import file_format
 from bank_pipeline.archive.months import add_months
 from bank_pipeline.archive.parts import recorded_parts
 from bank_pipeline.archive.purge import PURGE_STREAM, PurgeBlocked, purge_expired
-from bank_pipeline.archive.reading import archived_table, read_archived_stream
+from bank_pipeline.archive.reading import archived_table, read_archived_stream, stream_row_groups
 from bank_pipeline.archive.retire import archive_month
 from bank_pipeline.archive.store import ArchiveStore
 from bank_pipeline.archive.verify import in_delivery_order
@@ -110,10 +112,21 @@ def test_ended_streams_become_tombstones_and_held_or_live_ones_stay_whole(fresh_
         (recorded,) = conn.execute(
             "SELECT payload FROM event_store.events WHERE stream_id = %s", (PURGE_STREAM,)
         ).fetchone()
-        [(recorded_at_position, new_file)] = conn.execute(
-            "SELECT event_position, parquet_sha256 FROM event_store.month_purges"
+        [(recorded_at_position, new_file, new_uri)] = conn.execute(
+            "SELECT event_position, parquet_sha256, parquet_uri FROM event_store.month_purges"
         ).fetchall()
         assert recorded_parts(conn, bytes(new_file)) is not None  # one stream's reads check only what they fetch
+    # ... and never the row groups that hold only tombstones.
+    metadata = pq.read_metadata(new_uri.removeprefix("file://"))
+    stream_column = metadata.schema.to_arrow_schema().get_field_index("stream_id")
+    only_tombstones = {
+        i for i in range(metadata.num_row_groups)
+        if metadata.row_group(i).column(stream_column).statistics.null_count == metadata.row_group(i).num_rows
+    }  # fmt: skip
+    assert only_tombstones
+    for stream in states:
+        groups = stream_row_groups(metadata, file_format(metadata.schema.to_arrow_schema()), stream)
+        assert groups and not set(groups) & only_tombstones
     # Every event is still counted and hashed, in the same order; only the purged ones lost their content.
     assert after.num_rows == before.num_rows
     assert pc.sum(pc.is_null(after.column("stream_id"))).as_py() == purged_events
