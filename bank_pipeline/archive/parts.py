@@ -59,15 +59,16 @@ def footer_start(data: bytes) -> int:
     return len(data) - FOOTER_TAIL_BYTES - int.from_bytes(data[-8:-4], "little")
 
 
-def file_parts(data: bytes) -> FileParts:
-    """The parts of a whole file and their checksums (written when the file is recorded)."""
+def file_parts(data: bytes, sha256: bytes) -> FileParts:
+    """The parts of a whole file and their checksums (written when the file is recorded); `sha256` is the whole
+    file's, already checked by the caller that read it."""
     start = footer_start(data)
     metadata = pq.read_metadata(pa.BufferReader(data))
     digests = b"".join(
         hashlib.sha256(memoryview(data)[slice(*row_group_range(metadata, i))]).digest()
         for i in range(metadata.num_row_groups)
     )
-    return FileParts(hashlib.sha256(data).digest(), len(data), start, hashlib.sha256(data[start:]).digest(), digests)
+    return FileParts(sha256, len(data), start, hashlib.sha256(data[start:]).digest(), digests)
 
 
 def record_parts(conn: psycopg.Connection, parts: FileParts) -> None:

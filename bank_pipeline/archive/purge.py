@@ -289,7 +289,7 @@ def _purge_month(
         (month, number, written.uri, bytes.fromhex(written.sha256), count, tombstones, table.num_rows - tombstones,
          event_position),
     )  # fmt: skip
-    record_parts(conn, file_parts(data))
+    record_parts(conn, file_parts(data, bytes.fromhex(written.sha256)))
     return MonthPurged(month, number, count, table.num_rows - tombstones, written.uri, written.sha256)
 
 

@@ -81,7 +81,7 @@ def read_archive(store: ArchiveStore, month: date, expected: Manifest | None = N
     heads = {name: (version, digest.hex()) for name, (version, digest) in summary.heads.items()}
     if heads != {name: (head.version, head.hash) for name, head in manifest.chain_heads.items()}:
         raise ArchiveMismatch(month, "the file's per-stream chain heads differ from its manifest's")
-    return VerifiedArchive(month, manifest, table, file_parts(data))
+    return VerifiedArchive(month, manifest, table, file_parts(data, bytes.fromhex(manifest.parquet_sha256)))
 
 
 def parquet_file(data: bytes, month: date) -> tuple[pq.ParquetFile, str]:
